@@ -1,0 +1,371 @@
+"""The directive table: the single place a directive is defined, validated and documented.
+
+Each row names the contexts a directive may appear in, its argument count, the function that
+turns its arguments into a typed value, its default and how an inner context inherits it.
+load.py walks the statement tree against this table; README's directive reference is
+generated from it (`python -m webserv --directives`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import variables
+from .errors import ConfigError
+from .lexer import Statement
+from .values import ListenAddress, parse_flag, parse_listen_address, parse_size, parse_time
+
+MAIN, EVENTS, HTTP, SERVER, LOCATION = "main", "events", "http", "server", "location"
+HSL = frozenset({HTTP, SERVER, LOCATION})
+HS = frozenset({HTTP, SERVER})
+ANY = -1
+
+# RFC 9110 methods webserv recognises; the ones it can serve are a subset (see IMPLEMENTED).
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"}
+)
+IMPLEMENTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE"})
+LOG_LEVELS = ("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+
+
+def fail(stmt: Statement, message: str) -> ConfigError:
+    return ConfigError(stmt.file, stmt.line, message)
+
+
+@dataclass(slots=True, frozen=True)
+class Directive:
+    name: str
+    contexts: frozenset[str]
+    min_args: int
+    max_args: int  # ANY: no upper bound
+    parse: Callable[[Statement, list[str]], Any] | None
+    default: Any = None
+    syntax: str = ""
+    default_text: str = ""
+    doc: str = ""
+    block: bool = False
+    multi: bool = False  # may repeat in one context; values accumulate in a list
+    # multi directives follow nginx: an inner context that has its own replaces the outer list
+    inherit: bool = True
+
+
+# --- value parsers -------------------------------------------------------------------------
+
+
+def _one(parse: Callable[[str], Any], what: str) -> Callable[[Statement, list[str]], Any]:
+    def parser(stmt: Statement, args: list[str]) -> Any:
+        value = parse(args[0])
+        if value is None:
+            raise fail(stmt, f'invalid {what} "{args[0]}" in "{stmt.name}" directive')
+        return value
+
+    return parser
+
+
+_size = _one(parse_size, "size")
+_time = _one(parse_time, "time")
+_flag = _one(parse_flag, 'value, it must be "on" or "off":')
+_path = _one(lambda s: s or None, "path")
+
+
+def _positive_int(stmt: Statement, args: list[str]) -> int:
+    if not args[0].isdigit() or int(args[0]) < 1:
+        raise fail(stmt, f'invalid number "{args[0]}" in "{stmt.name}" directive')
+    return int(args[0])
+
+
+def _worker_processes(stmt: Statement, args: list[str]) -> int | str:
+    return "auto" if args[0] == "auto" else _positive_int(stmt, args)
+
+
+def _error_log(stmt: Statement, args: list[str]) -> tuple[str, str]:
+    level = args[1] if len(args) > 1 else "error"
+    if level not in LOG_LEVELS:
+        raise fail(stmt, f'invalid log level "{level}"')
+    return (args[0], level)
+
+
+def _words(stmt: Statement, args: list[str]) -> tuple[str, ...]:
+    return tuple(args)
+
+
+def _methods(stmt: Statement, args: list[str]) -> frozenset[str]:
+    methods = set()
+    for word in args:
+        method = word.upper()
+        if method not in KNOWN_METHODS:
+            raise fail(stmt, f'unknown method "{word}" in "allow_methods" directive')
+        if method not in IMPLEMENTED_METHODS:
+            raise fail(stmt, f'method "{word}" is not implemented by webserv')
+        methods.add(method)
+    if "GET" in methods:
+        methods.add("HEAD")  # as in nginx's limit_except: GET implies HEAD
+    return frozenset(methods)
+
+
+@dataclass(slots=True, frozen=True)
+class ErrorPage:
+    codes: tuple[int, ...]
+    uri: str
+    override: int | None  # "=CODE": answer with this status instead; 0 for a bare "="
+
+
+def _error_page(stmt: Statement, args: list[str]) -> ErrorPage:
+    *codes_text, uri = args
+    override = None
+    if codes_text and codes_text[-1].startswith("="):
+        spec = codes_text.pop()[1:]
+        if spec and (not spec.isdigit() or not 100 <= int(spec) <= 599):
+            raise fail(stmt, f'invalid value "={spec}"')
+        override = int(spec) if spec else 0
+    if not codes_text:
+        raise fail(stmt, 'invalid number of arguments in "error_page" directive')
+    codes = []
+    for text in codes_text:
+        if not text.isdigit() or not 300 <= int(text) <= 599:
+            raise fail(stmt, f'value "{text}" must be between 300 and 599')
+        codes.append(int(text))
+    return ErrorPage(tuple(codes), uri, override)
+
+
+@dataclass(slots=True, frozen=True)
+class Return:
+    code: int
+    text: str | None  # the URL for redirects, the body otherwise
+    render: Callable[[Any], str] | None  # text with its $variables, compiled
+
+
+def _return(stmt: Statement, args: list[str]) -> Return:
+    first = args[0]
+    if first.isdigit():
+        code, text = int(first), (args[1] if len(args) > 1 else None)
+        if code > 999:
+            raise fail(stmt, f'invalid return code "{first}"')
+    elif len(args) == 1 and first.startswith(("http://", "https://", "$scheme")):
+        code, text = 302, first
+    else:
+        raise fail(stmt, f'invalid return code "{first}"')
+    render = None
+    if text is not None:
+        try:
+            render = variables.compile_template(text, escape="none_raw")
+        except variables.UnknownVariable as exc:
+            raise fail(stmt, str(exc)) from None
+    return Return(code, text, render)
+
+
+def _listen(stmt: Statement, args: list[str]) -> ListenAddress:
+    parsed = parse_listen_address(args[0])
+    if isinstance(parsed, str):
+        raise fail(stmt, f'{parsed} in "listen" directive')
+    host, port, ipv6 = parsed
+    default_server = False
+    for option in args[1:]:
+        if option in ("default_server", "default"):
+            default_server = True
+        else:
+            raise fail(stmt, f'invalid parameter "{option}"')
+    return ListenAddress(host, port, ipv6, default_server)
+
+
+def _server_name(stmt: Statement, args: list[str]) -> tuple[str, ...]:
+    for name in args:
+        if name.startswith("~"):
+            try:
+                re.compile(name[1:])
+            except re.error as exc:
+                raise fail(stmt, f'invalid server_name regex "{name}": {exc}') from None
+        elif name.count("*") > 1 or ("*" in name and not (name.startswith("*.") or name.endswith(".*"))):
+            raise fail(stmt, f'invalid server name or wildcard "{name}"')
+    return tuple(name.lower() for name in args)
+
+
+@dataclass(slots=True, frozen=True)
+class AccessLogSpec:
+    path: str | None  # None: "off"
+    format_name: str = "combined"
+    buffer: int = 64 * 1024
+    flush: float = 1.0
+
+
+def _access_log(stmt: Statement, args: list[str]) -> AccessLogSpec:
+    if args[0] == "off":
+        if len(args) > 1:
+            raise fail(stmt, 'invalid parameter after "off" in "access_log" directive')
+        return AccessLogSpec(None)
+    fmt, buffer, flush = "combined", 64 * 1024, 1.0
+    for opt in args[1:]:
+        if opt.startswith("buffer="):
+            size = parse_size(opt[7:])
+            if size is None:
+                raise fail(stmt, f'invalid buffer size "{opt[7:]}"')
+            buffer = size
+        elif opt.startswith("flush="):
+            t = parse_time(opt[6:])
+            if t is None:
+                raise fail(stmt, f'invalid flush time "{opt[6:]}"')
+            flush = t
+        elif "=" in opt:
+            raise fail(stmt, f'invalid parameter "{opt}"')
+        else:
+            fmt = opt
+    return AccessLogSpec(args[0], fmt, buffer, flush)
+
+
+@dataclass(slots=True, frozen=True)
+class LogFormatSpec:
+    name: str
+    escape: str  # "default", "json" or "none"
+    template: str
+
+
+def _log_format(stmt: Statement, args: list[str]) -> LogFormatSpec:
+    name, rest = args[0], args[1:]
+    escape = "default"
+    if rest and rest[0].startswith("escape="):
+        escape = rest.pop(0)[7:]
+        if escape not in ("default", "json", "none"):
+            raise fail(stmt, f'unknown log format escaping "{escape}"')
+    if not rest:
+        raise fail(stmt, 'invalid number of arguments in "log_format" directive')
+    return LogFormatSpec(name, escape, "".join(rest))
+
+
+def _keepalive_timeout(stmt: Statement, args: list[str]) -> tuple[float, float | None]:
+    timeout = _time(stmt, args[:1])
+    header = _time(stmt, args[1:2]) if len(args) > 1 else None
+    return (timeout, header)
+
+
+def _open_file_cache(stmt: Statement, args: list[str]) -> tuple[int, float] | None:
+    if args == ["off"]:
+        return None
+    max_entries, inactive = 0, 60.0
+    for opt in args:
+        key, _, value = opt.partition("=")
+        if key == "max" and value.isdigit() and int(value) > 0:
+            max_entries = int(value)
+        elif key == "inactive" and parse_time(value) is not None:
+            inactive = parse_time(value)
+        else:
+            raise fail(stmt, f'invalid "open_file_cache" parameter "{opt}"')
+    if not max_entries:
+        raise fail(stmt, '"open_file_cache" must have the "max" parameter')
+    return (max_entries, inactive)
+
+
+def _header_buffers(stmt: Statement, args: list[str]) -> tuple[int, int]:
+    count = _positive_int(stmt, args[:1])
+    size = parse_size(args[1])
+    if not size or size < 256:
+        raise fail(stmt, f'invalid size "{args[1]}" in "large_client_header_buffers" directive')
+    return (count, size)
+
+
+# --- the table ---------------------------------------------------------------------------
+
+DIRECTIVES: dict[str, Directive] = {}
+
+
+def directive(name: str, contexts: Any, min_args: int, max_args: int, parse: Any, **kw: Any) -> None:
+    if isinstance(contexts, str):
+        contexts = frozenset({contexts})
+    DIRECTIVES[name] = Directive(name, frozenset(contexts), min_args, max_args, parse, **kw)
+
+
+directive("worker_processes", MAIN, 1, 1, _worker_processes, default=1,
+          syntax="worker_processes N | auto;", default_text="1",
+          doc="Accepted for nginx compatibility; webserv runs one process.")
+directive("error_log", MAIN, 1, 2, _error_log, default=("stderr", "notice"),
+          syntax="error_log PATH [LEVEL];", default_text="stderr notice",
+          doc="Where errors go (a file or `stderr`) and the lowest level written: "
+          + ", ".join(LOG_LEVELS) + ".")
+directive("pid", MAIN, 1, 1, _path, syntax="pid PATH;", default_text="none",
+          doc="Write the server's process id to PATH at start; removed at exit.")
+directive("events", MAIN, 0, 0, None, block=True, syntax="events { ... }",
+          doc="Connection processing settings.")
+directive("worker_connections", EVENTS, 1, 1, _positive_int, default=1024,
+          syntax="worker_connections N;", default_text="1024",
+          doc="Open connections at most; a connection beyond it is closed at once and logged.")
+directive("http", MAIN, 0, 0, None, block=True, syntax="http { ... }",
+          doc="The HTTP server settings and its `server` blocks.")
+directive("server", HTTP, 0, 0, None, block=True, syntax="server { ... }",
+          doc="A virtual server.")
+directive("location", SERVER, 1, 2, None, block=True,
+          syntax="location [ = | ~ | ~* | ^~ ] PATTERN { ... }",
+          doc="Settings for request URIs that match: exact `=`, then the longest prefix "
+          "(a `^~` prefix stops the search), then regexes (`~`, `~*` case-insensitive) in order.")
+directive("listen", SERVER, 1, 2, _listen, multi=True, syntax="listen [HOST:]PORT [default_server];",
+          default_text="*:80", doc="An address to accept connections on; IPv6 as `[::1]:8080`. "
+          "The first server of an address, or the one marked `default_server`, answers requests "
+          "whose Host matches no `server_name`.")
+directive("server_name", SERVER, 1, ANY, _server_name, default=("",),
+          syntax="server_name NAME ...;", default_text='""',
+          doc="Host names of this virtual server: exact, `*.example.com`, `www.example.*`, `~regex`.")
+directive("root", HSL, 1, 1, _path, default="html", syntax="root PATH;", default_text="html",
+          doc="Files are looked up at PATH + URI. A relative PATH is relative to the config's folder.")
+directive("alias", LOCATION, 1, 1, _path, syntax="alias PATH;", default_text="none",
+          doc="Replace the matched location prefix with PATH to find a file.")
+directive("index", HSL, 1, ANY, _words, default=("index.html",), syntax="index FILE ...;",
+          default_text="index.html", doc="Files tried, in order, for a URI ending in `/`.")
+directive("autoindex", HSL, 1, 1, _flag, default=False, syntax="autoindex on | off;",
+          default_text="off", doc="List a directory that has no index file.")
+directive("error_page", HSL, 2, ANY, _error_page, multi=True,
+          syntax="error_page CODE ... [=[RESPONSE]] URI;", default_text="none",
+          doc="Answer the CODEs with URI (an internal redirect; a URL redirects the client). "
+          "`=RESPONSE` changes the status; a bare `=` takes the status of URI's answer.")
+directive("client_max_body_size", HSL, 1, 1, _size, default=1024 * 1024,
+          syntax="client_max_body_size SIZE;", default_text="1m",
+          doc="Largest request body; larger → 413. `0` means no limit.")
+directive("allow_methods", HSL, 1, ANY, _methods, default=frozenset({"GET", "HEAD"}),
+          syntax="allow_methods METHOD ...;", default_text="GET HEAD",
+          doc="Methods answered here. A known method not listed → 405 with `Allow`; an unknown "
+          "one → 501. GET implies HEAD.")
+directive("keepalive_timeout", HSL, 1, 2, _keepalive_timeout, default=(75.0, None),
+          syntax="keepalive_timeout TIME [HEADER_TIME];", default_text="75s",
+          doc="How long an idle keep-alive connection stays open; `0` disables keep-alive. "
+          "HEADER_TIME is announced in `Keep-Alive: timeout=`.")
+directive("client_header_timeout", HS, 1, 1, _time, default=60.0,
+          syntax="client_header_timeout TIME;", default_text="60s",
+          doc="Time to receive a whole request header section → 408 and close.")
+directive("client_body_timeout", HSL, 1, 1, _time, default=60.0,
+          syntax="client_body_timeout TIME;", default_text="60s",
+          doc="Time between two reads of a request body → 408 and close.")
+directive("send_timeout", HSL, 1, 1, _time, default=60.0, syntax="send_timeout TIME;",
+          default_text="60s", doc="Time between two successful writes to a client that does "
+          "not read; the connection is closed after it.")
+directive("large_client_header_buffers", HS, 2, 2, _header_buffers, default=(4, 8192),
+          syntax="large_client_header_buffers NUMBER SIZE;", default_text="4 8k",
+          doc="A request line longer than SIZE → 414; a header field longer than SIZE or a "
+          "header section longer than NUMBER × SIZE → 431.")
+directive("access_log", HSL, 1, 4, _access_log, multi=True,
+          syntax="access_log PATH [FORMAT [buffer=SIZE] [flush=TIME]] | off;",
+          default_text="logs/access.log combined",
+          doc="Where requests are logged and in which `log_format`. Lines are buffered and "
+          "written at least every `flush` (1s) and when the buffer (64k) fills.")
+directive("log_format", HTTP, 2, ANY, _log_format, multi=True,
+          syntax="log_format NAME [escape=default|json|none] STRING ...;",
+          default_text="combined", doc="A named access-log format with nginx variables; "
+          "`combined` is predefined.")
+directive("types", HSL, 0, 0, None, block=True, syntax="types { TYPE EXT ...; ... }",
+          default_text="config/mime.types", doc="File extension → MIME type map.")
+directive("default_type", HSL, 1, 1, _path, default="application/octet-stream",
+          syntax="default_type TYPE;", default_text="application/octet-stream",
+          doc="Content-Type of a file whose extension is not in `types`.")
+directive("server_tokens", HSL, 1, 1, _flag, default=True, syntax="server_tokens on | off;",
+          default_text="on", doc="Show webserv's version in `Server` and error pages.")
+directive("open_file_cache", HSL, 1, 2, _open_file_cache, default=(1024, 60.0),
+          syntax="open_file_cache max=N [inactive=TIME] | off;",
+          default_text="max=1024 inactive=60s",
+          doc="Keep open descriptors and metadata of served files.")
+directive("open_file_cache_valid", HSL, 1, 1, _time, default=1.0,
+          syntax="open_file_cache_valid TIME;", default_text="1s",
+          doc="How long a cached file is served before its path is checked again (`stat`). "
+          "Changes made through webserv (PUT, DELETE, uploads) are seen at once.")
+directive("return", frozenset({SERVER, LOCATION}), 1, 2, _return,
+          syntax="return CODE [URL | TEXT] | URL;", default_text="none",
+          doc="Stop and answer: 301/302/303/307/308 redirect to URL; other codes send TEXT.")

@@ -1,0 +1,357 @@
+"""Load a config file: statements → validated settings → inherited, typed model.
+
+Owns validation against the directive table, inheritance (http → server → location), the
+location match order, virtual-host tables and listener grouping. Every error is a
+ConfigError naming a file and line. Nothing here opens a socket or serves a byte.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from .. import variables
+from ..logs import COMBINED, AccessLog, LogFile
+from .directives import (
+    DIRECTIVES,
+    EVENTS,
+    HTTP,
+    LOCATION,
+    MAIN,
+    SERVER,
+    AccessLogSpec,
+    ErrorPage,
+    LogFormatSpec,
+    fail,
+)
+from .errors import ConfigError
+from .lexer import Statement, parse_file
+from .model import Config, ListenGroup, Listener, Location, Server
+from .values import ListenAddress
+
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "DELETE")
+LOCATION_MODIFIERS = ("=", "~", "~*", "^~")
+# nginx's built-in map when no `types` block is given; config/mime.types is the full one
+BUILTIN_TYPES = {"html": "text/html", "gif": "image/gif", "jpg": "image/jpeg"}
+
+Settings = dict[str, Any]
+
+
+def load(path: str, prefix: str | None = None) -> Config:
+    path = os.path.abspath(path)
+    statements = parse_file(path)
+    return _Loader(path, prefix or os.path.dirname(path)).build(statements)
+
+
+class _Loader:
+    def __init__(self, path: str, prefix: str) -> None:
+        self.path = path
+        self.prefix = os.path.abspath(prefix)
+        self.log_files: dict[str, LogFile] = {}
+        self.access_logs: dict[tuple[str, str], AccessLog] = {}
+        self.formats: dict[str, tuple[LogFormatSpec, Any]] = {}
+        self.warnings: list[str] = []
+
+    # --- validation --------------------------------------------------------------------
+
+    def settings(self, statements: Iterable[Statement], context: str) -> tuple[Settings, list[Statement]]:
+        """Check each statement against the table; return typed values and child blocks."""
+        values: Settings = {}
+        blocks: list[Statement] = []
+        for stmt in statements:
+            spec = DIRECTIVES.get(stmt.name)
+            if spec is None:
+                raise fail(stmt, f'unknown directive "{stmt.name}"')
+            if context not in spec.contexts:
+                raise fail(stmt, f'"{stmt.name}" directive is not allowed here')
+            if spec.block and stmt.block is None:
+                raise fail(stmt, f'directive "{stmt.name}" has no opening "{{"')
+            if not spec.block and stmt.block is not None:
+                raise fail(stmt, f'directive "{stmt.name}" is not terminated by ";"')
+            nargs = len(stmt.args)
+            if nargs < spec.min_args or (spec.max_args >= 0 and nargs > spec.max_args):
+                raise fail(stmt, f'invalid number of arguments in "{stmt.name}" directive')
+            if stmt.name == "types":
+                if "types" in values:
+                    raise fail(stmt, '"types" directive is duplicate')
+                values["types"] = self.types_block(stmt)
+                continue
+            if spec.block:
+                blocks.append(stmt)
+                continue
+            value = spec.parse(stmt, stmt.arg_texts()) if spec.parse else None
+            if spec.multi:
+                values.setdefault(stmt.name, []).append((value, stmt))
+            elif stmt.name in values:
+                raise fail(stmt, f'"{stmt.name}" directive is duplicate')
+            else:
+                values[stmt.name] = value
+        return values, blocks
+
+    def types_block(self, stmt: Statement) -> dict[str, str]:
+        types: dict[str, str] = {}
+        for child in stmt.block or ():
+            if child.block is not None:
+                raise fail(child, f'unexpected "{{" in "types" block')
+            if not child.args:
+                raise fail(child, f'invalid number of arguments in type "{child.name}"')
+            for ext in child.arg_texts():
+                types[ext.lower()] = child.name
+        return types
+
+    # --- assembly ----------------------------------------------------------------------
+
+    def build(self, statements: list[Statement]) -> Config:
+        main, blocks = self.settings(statements, MAIN)
+        events: Settings = {}
+        http_stmt = None
+        for block in blocks:
+            if block.name == "events":
+                if events:
+                    raise fail(block, '"events" directive is duplicate')
+                events, _ = self.settings(block.block or (), EVENTS)
+                events["_seen"] = True
+            elif block.name == "http":
+                if http_stmt is not None:
+                    raise fail(block, '"http" directive is duplicate')
+                http_stmt = block
+        servers: list[Server] = []
+        if http_stmt is not None:
+            http, server_blocks = self.settings(http_stmt.block or (), HTTP)
+            self.compile_formats(http.get("log_format", []))
+            for block in server_blocks:
+                servers.append(self.build_server(block, http))
+        if not servers:
+            raise ConfigError(self.path, 0, "no server defined (an http { server { ... } } block is needed)")
+        error_log = main.get("error_log", DIRECTIVES["error_log"].default)
+        path, level = error_log
+        if path not in ("stderr", "stdout", "/dev/stderr", "/dev/stdout"):
+            path = self.absolute(path)
+        return Config(
+            path=self.path,
+            prefix=self.prefix,
+            worker_processes=main.get("worker_processes", 1),
+            worker_connections=events.get("worker_connections", 1024),
+            error_log=(path, level),
+            pid=self.absolute(main["pid"]) if main.get("pid") else None,
+            servers=tuple(servers),
+            listeners=self.build_listeners(servers),
+            access_logs=tuple(self.access_logs.values()),
+        )
+
+    def absolute(self, path: str) -> str:
+        return os.path.normpath(os.path.join(self.prefix, path))
+
+    def compile_formats(self, specs: list[tuple[LogFormatSpec, Statement]]) -> None:
+        self.formats["combined"] = (LogFormatSpec("combined", "default", COMBINED), None)
+        self.formats["combined"] = (self.formats["combined"][0], variables.compile_template(COMBINED, newline=True))
+        for spec, stmt in specs:
+            if spec.name in self.formats:
+                raise fail(stmt, f'duplicate "log_format" name "{spec.name}"')
+            try:
+                render = variables.compile_template(spec.template, spec.escape, newline=True)
+            except variables.UnknownVariable as exc:
+                raise fail(stmt, str(exc)) from None
+            self.formats[spec.name] = (spec, render)
+
+    def build_server(self, block: Statement, http: Settings) -> Server:
+        own, location_blocks = self.settings(block.block or (), SERVER)
+        merged = merge(http, own)
+        listens: list[ListenAddress] = []
+        for address, stmt in own.get("listen", []):
+            if any(a.key == address.key and a.ipv6 == address.ipv6 for a in listens):
+                raise fail(stmt, f"a duplicate listen {address.display()}")
+            listens.append(address)
+        if not listens:
+            listens.append(ListenAddress("", 80, False))
+        fallback = self.build_location(merged, "server", "", None, block)
+        exact: dict[str, Location] = {}
+        prefixes: list[Location] = []
+        regexes: list[Location] = []
+        for lb in location_blocks:
+            modifier, pattern = self.location_args(lb)
+            loc_own, nested = self.settings(lb.block or (), LOCATION)
+            if nested:
+                raise fail(nested[0], f'"{nested[0].name}" directive is not allowed here')
+            regex = None
+            if modifier in ("~", "~*"):
+                try:
+                    regex = re.compile(pattern, re.IGNORECASE if modifier == "~*" else 0)
+                except re.error as exc:
+                    raise fail(lb, f'invalid location regex "{pattern}": {exc}') from None
+                if "alias" in loc_own:
+                    raise fail(lb, '"alias" is not supported in a regex location')
+            loc = self.build_location(merge(merged, loc_own), modifier, pattern, regex, lb)
+            if modifier == "=":
+                if pattern in exact:
+                    raise fail(lb, f'duplicate location "{pattern}"')
+                exact[pattern] = loc
+            elif regex is not None:
+                regexes.append(loc)
+            else:
+                if any(p.pattern == pattern for p in prefixes):
+                    raise fail(lb, f'duplicate location "{pattern}"')
+                prefixes.append(loc)
+        prefixes.sort(key=lambda loc: len(loc.pattern), reverse=True)
+        header_count, header_size = merged.get("large_client_header_buffers", (4, 8192))
+        return Server(
+            names=own.get("server_name", ("",)),
+            listens=tuple(listens),
+            file=block.file,
+            line=block.line,
+            client_header_timeout=merged.get("client_header_timeout", 60.0),
+            header_line_limit=header_size,
+            header_section_limit=header_count * header_size,
+            fallback=fallback,
+            exact=exact,
+            prefixes=tuple(prefixes),
+            regexes=tuple(regexes),
+        )
+
+    def location_args(self, lb: Statement) -> tuple[str, str]:
+        args = lb.arg_texts()
+        if len(args) == 2:
+            if args[0] not in LOCATION_MODIFIERS:
+                raise fail(lb, f'invalid location modifier "{args[0]}"')
+            return args[0], args[1]
+        text = args[0]
+        for modifier in ("~*", "^~", "=", "~"):  # nginx also accepts "=/exact" written together
+            if text.startswith(modifier) and len(text) > len(modifier):
+                return modifier, text[len(modifier) :]
+        return "", text
+
+    def build_location(
+        self, s: Settings, modifier: str, pattern: str, regex: re.Pattern[str] | None, stmt: Statement
+    ) -> Location:
+        root = self.absolute(s.get("root", DIRECTIVES["root"].default)).rstrip("/") or "/"
+        alias = s.get("alias")
+        if alias is not None:
+            alias = self.absolute(alias)
+            if pattern.endswith("/") and not alias.endswith("/"):
+                alias += "/"
+        methods = s.get("allow_methods", DIRECTIVES["allow_methods"].default)
+        error_pages: dict[int, ErrorPage] = {}
+        for page, _ in s.get("error_page", []):
+            for code in page.codes:
+                error_pages[code] = page
+        keepalive, keepalive_header = s.get("keepalive_timeout", (75.0, None))
+        return Location(
+            modifier=modifier,
+            pattern=pattern,
+            regex=regex,
+            file=stmt.file,
+            line=stmt.line,
+            root=root,
+            root_real=os.path.realpath(root),
+            alias=alias,
+            alias_real=os.path.realpath(alias) if alias is not None else None,
+            index=s.get("index", DIRECTIVES["index"].default),
+            autoindex=s.get("autoindex", False),
+            error_pages=error_pages,
+            client_max_body_size=s.get("client_max_body_size", 1024 * 1024),
+            allow_methods=methods,
+            allow_header=", ".join(m for m in METHOD_ORDER if m in methods),
+            keepalive_timeout=keepalive,
+            keepalive_header=keepalive_header,
+            client_body_timeout=s.get("client_body_timeout", 60.0),
+            send_timeout=s.get("send_timeout", 60.0),
+            access_logs=self.build_access_logs(s.get("access_log")),
+            types=s.get("types", BUILTIN_TYPES),
+            default_type=s.get("default_type", "application/octet-stream"),
+            server_tokens=s.get("server_tokens", True),
+            open_file_cache=s.get("open_file_cache", DIRECTIVES["open_file_cache"].default),
+            open_file_cache_valid=s.get("open_file_cache_valid", 1.0),
+            return_=s.get("return"),
+        )
+
+    def build_access_logs(self, specs: list[tuple[AccessLogSpec, Statement]] | None) -> tuple[AccessLog, ...]:
+        if specs is None:
+            specs = [(AccessLogSpec(self.absolute("logs/access.log")), None)]
+        logs: list[AccessLog] = []
+        for spec, stmt in specs:
+            if spec.path is None:
+                if len(specs) > 1:
+                    raise fail(stmt, '"access_log off" cannot be combined with other access_log directives')
+                return ()
+            if spec.format_name not in self.formats:
+                raise fail(stmt, f'unknown log format "{spec.format_name}"')
+            path = spec.path if spec.path in ("stderr", "stdout") else self.absolute(spec.path)
+            key = (path, spec.format_name)
+            if key not in self.access_logs:
+                file = self.log_files.get(path)
+                if file is None:
+                    file = self.log_files[path] = LogFile(path, spec.buffer, spec.flush)
+                self.access_logs[key] = AccessLog(file, self.formats[spec.format_name][1], spec.format_name)
+            logs.append(self.access_logs[key])
+        return tuple(logs)
+
+    def build_listeners(self, servers: list[Server]) -> tuple[Listener, ...]:
+        by_address: dict[tuple[str, int, bool], list[tuple[Server, ListenAddress, Statement | None]]] = {}
+        for server in servers:
+            for address in server.listens:
+                by_address.setdefault((address.host, address.port, address.ipv6), []).append((server, address, None))
+        groups: dict[tuple[str, int, bool], ListenGroup] = {}
+        for key, members in by_address.items():
+            groups[key] = self.build_group(members)
+        listeners: list[Listener] = []
+        for (host, port, ipv6), group in groups.items():
+            if host and ("", port, ipv6) in groups:
+                continue  # a wildcard socket on this port accepts for it
+            covered = {(host, port): group}
+            if not host:
+                for (h, p, v6), g in groups.items():
+                    if h and p == port and v6 == ipv6:
+                        covered[(h, p)] = g
+            listeners.append(Listener(group.address, covered, len(covered) > 1))
+        return tuple(listeners)
+
+    def build_group(self, members: list[tuple[Server, ListenAddress, Statement | None]]) -> ListenGroup:
+        servers = [m[0] for m in members]
+        defaults = [m for m in members if m[1].default_server]
+        if len(defaults) > 1:
+            second = defaults[1][0]
+            raise ConfigError(second.file, second.line, f"a duplicate default server for {defaults[1][1].display()}")
+        default = defaults[0][0] if defaults else servers[0]
+        exact: dict[str, Server] = {}
+        front: list[tuple[str, Server]] = []
+        back: list[tuple[str, Server]] = []
+        regex: list[tuple[re.Pattern[str], Server]] = []
+        for server in servers:
+            for name in server.names:
+                if name.startswith("~"):
+                    regex.append((re.compile(name[1:], re.IGNORECASE), server))
+                elif name.startswith("*."):
+                    front.append((name[1:], server))
+                elif name.startswith("."):
+                    exact.setdefault(name[1:], server)
+                    front.append((name, server))
+                elif name.endswith(".*"):
+                    back.append((name[:-1], server))
+                elif name in exact and exact[name] is not server:
+                    self.warnings.append(
+                        f'conflicting server name "{name}" on {members[0][1].display()}, ignored'
+                    )
+                else:
+                    exact[name] = server
+        # nginx prefers the longest wildcard
+        front.sort(key=lambda item: len(item[0]), reverse=True)
+        back.sort(key=lambda item: len(item[0]), reverse=True)
+        address = members[0][1]
+        return ListenGroup(
+            address=ListenAddress(address.host, address.port, address.ipv6),
+            servers=tuple(dict.fromkeys(servers)),
+            default=default,
+            exact_names=exact,
+            wildcard_front=tuple(front),
+            wildcard_back=tuple(back),
+            regex_names=tuple(regex),
+        )
+
+
+def merge(outer: Settings, inner: Settings) -> Settings:
+    """Inner values win; a multi directive present inside replaces the whole outer list."""
+    merged = dict(outer)
+    merged.update(inner)
+    return merged

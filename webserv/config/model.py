@@ -1,0 +1,113 @@
+"""The typed, inherited configuration: frozen objects built once by load.py.
+
+Everything a request needs is resolved here at load time — inheritance, absolute paths, the
+location match order, compiled log formats — so the hot path only reads attributes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .directives import ErrorPage, Return
+from .values import ListenAddress
+
+
+@dataclass(slots=True, frozen=True, eq=False)
+class Location:
+    """Effective settings for requests that match one `location` (or a server's fallback)."""
+
+    modifier: str  # "", "=", "^~", "~", "~*"; "server" for a server's own settings
+    pattern: str
+    regex: re.Pattern[str] | None
+    file: str
+    line: int
+    root: str  # absolute, without a trailing slash
+    root_real: str  # root with symlinks resolved: files must stay below it
+    alias: str | None  # absolute; replaces `pattern` in the path
+    alias_real: str | None
+    index: tuple[str, ...]
+    autoindex: bool
+    error_pages: Mapping[int, ErrorPage]
+    client_max_body_size: int  # 0: unlimited
+    allow_methods: frozenset[str]
+    allow_header: str  # "GET, HEAD": the value of Allow on a 405
+    keepalive_timeout: float
+    keepalive_header: float | None
+    client_body_timeout: float
+    send_timeout: float
+    access_logs: tuple[Any, ...]  # logs.AccessLog objects, shared per path
+    types: Mapping[str, str]
+    default_type: str
+    server_tokens: bool
+    open_file_cache: tuple[int, float] | None
+    open_file_cache_valid: float
+    return_: Return | None
+    # later features: CGI, uploads, the lifecycle status page and metrics
+    cgi: Mapping[str, str | None] = field(default_factory=dict)  # ".py" -> interpreter or None
+    cgi_timeout: float = 30.0
+    upload_store: str | None = None
+    status: bool = False
+    metrics: bool = False
+
+    def describe(self) -> str:
+        if self.modifier == "server":
+            return f"server at {self.file}:{self.line}"
+        mod = f"{self.modifier} " if self.modifier else ""
+        return f"location {mod}{self.pattern} at {self.file}:{self.line}"
+
+
+@dataclass(slots=True, frozen=True, eq=False)
+class Server:
+    names: tuple[str, ...]
+    listens: tuple[ListenAddress, ...]
+    file: str
+    line: int
+    client_header_timeout: float
+    header_line_limit: int  # one request line or header field, bytes
+    header_section_limit: int  # the whole header section, bytes
+    fallback: Location  # the server's own settings, when no location matches
+    exact: Mapping[str, Location]
+    prefixes: tuple[Location, ...]  # longest first
+    regexes: tuple[Location, ...]  # config order
+
+    @property
+    def primary_name(self) -> str:
+        return self.names[0] if self.names else ""
+
+
+@dataclass(slots=True, frozen=True, eq=False)
+class ListenGroup:
+    """The servers reachable through one address, and the one that answers unknown hosts."""
+
+    address: ListenAddress
+    servers: tuple[Server, ...]
+    default: Server
+    exact_names: Mapping[str, Server]
+    wildcard_front: tuple[tuple[str, Server], ...]  # ("example.com", s) for "*.example.com"
+    wildcard_back: tuple[tuple[str, Server], ...]  # ("www.", s) for "www.example.*"
+    regex_names: tuple[tuple[re.Pattern[str], Server], ...]
+
+
+@dataclass(slots=True, frozen=True, eq=False)
+class Listener:
+    """One socket to bind. Several groups share it when a wildcard address covers them."""
+
+    address: ListenAddress
+    groups: Mapping[tuple[str, int], ListenGroup]  # by local (host, port); "" host = wildcard
+    needs_local_address: bool  # True when groups differ by local address
+
+
+@dataclass(slots=True, frozen=True, eq=False)
+class Config:
+    path: str
+    prefix: str
+    worker_processes: int | str
+    worker_connections: int
+    error_log: tuple[str, str]
+    pid: str | None
+    servers: tuple[Server, ...]
+    listeners: tuple[Listener, ...]
+    access_logs: tuple[Any, ...]  # every distinct logs.AccessLog

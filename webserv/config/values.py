@@ -1,0 +1,92 @@
+"""Value grammars shared by directives: sizes, times, flags, listen addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+_SIZE = re.compile(r"^(\d+)([kKmMgG]?)$")
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_TIME_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|M|y)?")
+_TIME_UNITS = {
+    None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0,
+    "w": 604800.0, "M": 2592000.0, "y": 31536000.0,
+}
+
+
+def parse_size(text: str) -> int | None:
+    m = _SIZE.match(text)
+    if not m:
+        return None
+    return int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+
+
+def parse_time(text: str) -> float | None:
+    """nginx times: "30", "30s", "500ms", "1m30s"; a bare number is seconds."""
+    if not text:
+        return None
+    pos, total = 0, 0.0
+    while pos < len(text):
+        m = _TIME_PART.match(text, pos)
+        if not m or m.end() == pos:
+            return None
+        total += int(m.group(1)) * _TIME_UNITS[m.group(2)]
+        pos = m.end()
+    return total
+
+
+def parse_flag(text: str) -> bool | None:
+    return {"on": True, "off": False}.get(text)
+
+
+@dataclass(slots=True, frozen=True)
+class ListenAddress:
+    host: str  # "" for every address of the family ("*" / "[::]")
+    port: int
+    ipv6: bool
+    default_server: bool = False
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def display(self) -> str:
+        host = self.host or ("[::]" if self.ipv6 else "*")
+        if self.ipv6 and self.host:
+            host = f"[{self.host}]"
+        return f"{host}:{self.port}"
+
+
+def parse_listen_address(text: str) -> tuple[str, int, bool] | str:
+    """Return (host, port, ipv6) or an error message. Forms: PORT, HOST, HOST:PORT, [V6]:PORT."""
+    host, port_text = "", ""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            return "invalid IPv6 address"
+        host, rest = text[1:end], text[end + 1 :]
+        if rest and not rest.startswith(":"):
+            return "invalid address"
+        port_text = rest[1:] if rest else "80"
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f'invalid IPv6 address "{host}"'
+        if host == "::":
+            host = ""
+        ipv6 = True
+    elif text.isdigit():
+        port_text = text
+        ipv6 = False
+    else:
+        host, _, port_text = text.partition(":")
+        port_text = port_text or "80"
+        if host == "*":
+            host = ""
+        ipv6 = False
+        if not host and text.startswith(":"):
+            return "no host"
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        return f'invalid port in "{text}"'
+    return host, int(port_text), ipv6

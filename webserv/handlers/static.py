@@ -1,0 +1,194 @@
+"""Static files: GET/HEAD, validators and 304, ranges and 206/416, index files, directories.
+
+Never reads a file into memory: the response carries FileParts that the connection sends
+with sendfile. Directory listings are autoindex.py's.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import quote
+
+from ..files import OpenFile, file_cache
+from ..http.dates import parse_http_date
+from ..http.errors import HttpError
+from ..http.ranges import UNSATISFIABLE, coalesce, parse_range
+from ..http.request import Exchange
+from ..http.response import FilePart, Response
+from ..http.status import default_page
+from . import autoindex
+
+# header names whose presence sends a request down the slow (conditional / range) path
+CONDITIONAL = (b"if-none-match", b"if-modified-since", b"range", b"if-match", b"if-unmodified-since")
+
+
+def resolve(ex: Exchange) -> tuple[str, str]:
+    """The file-system path for ex.path under the location, and the real base it must stay in."""
+    loc = ex.location
+    if loc.alias is not None:
+        rest = ex.path[len(loc.pattern) :] if loc.modifier != "=" else ""
+        if rest and not loc.alias.endswith("/") and not rest.startswith("/"):
+            raise HttpError(404, "alias prefix does not end at a path segment")
+        return loc.alias + rest, loc.alias_real
+    return loc.root + ex.path, loc.root_real
+
+
+def serve(ex: Exchange) -> Response:
+    loc = ex.location
+    path, base = resolve(ex)
+    entry = file_cache.get(path, base, loc.open_file_cache, loc.open_file_cache_valid)
+    if not entry.is_dir:
+        return file_response(ex, entry)
+    entry.release()
+    if not ex.path.endswith("/"):
+        location = ex.path + "/" + ("?" + ex.query if ex.query else "")
+        return redirect(301, location, loc.server_tokens)
+    for name in loc.index:
+        try:
+            index = file_cache.get(path + name, base, loc.open_file_cache, loc.open_file_cache_valid)
+        except HttpError as exc:
+            if exc.status == 404:
+                continue
+            raise
+        if index.is_dir:
+            index.release()
+            continue
+        return file_response(ex, index, name)
+    if loc.autoindex:
+        return autoindex.listing(ex, path)
+    raise HttpError(403, f'directory index of "{path}" is forbidden')
+
+
+def redirect(status: int, location: str, tokens: bool = True) -> Response:
+    """A redirect with nginx's small HTML body. The target is percent-encoded where it must be."""
+    target = quote(location, safe=_URL_SAFE, errors="surrogateescape")
+    fields = b"Content-Type: text/html\r\nLocation: " + target.encode("latin-1") + b"\r\n"
+    return Response(status, fields, default_page(status, tokens))
+
+
+# characters that may stand in a URL as they are; everything else (CR, LF, spaces, non-ASCII)
+# is percent-encoded, so a redirect can never split the header section
+_URL_SAFE = "/:?#[]@!$&'()*+,;=-._~%"
+
+
+def content_type(ex: Exchange, name: str) -> str:
+    loc = ex.location
+    dot = name.rfind(".")
+    if dot < 0 or "/" in name[dot:]:
+        return loc.default_type
+    return loc.types.get(name[dot + 1 :].lower(), loc.default_type)
+
+
+def file_response(ex: Exchange, entry: OpenFile, name: str | None = None) -> Response:
+    loc = ex.location
+    if entry.fields_types is not loc.types:
+        ctype = content_type(ex, name or entry.path)
+        entry.fields = (
+            f"Content-Type: {ctype}\r\nLast-Modified: {entry.last_modified}\r\n"
+            f"ETag: {entry.etag}\r\nAccept-Ranges: bytes\r\n"
+        ).encode("latin-1")
+        entry.fields_types = loc.types
+    headers = ex.headers
+    for name_ in CONDITIONAL:
+        if name_ in headers:
+            return _conditional(ex, entry)
+    return Response(200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size)
+
+
+def _etag_matches(header: str, etag: str, weak: bool) -> bool:
+    if header.strip() == "*":
+        return True
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate.startswith("W/"):
+            if not weak:
+                continue
+            candidate = candidate[2:]
+        if candidate == etag:
+            return True
+    return False
+
+
+def _conditional(ex: Exchange, entry: OpenFile) -> Response:
+    """RFC 9110 §13.2.2: preconditions in order, then the range."""
+    headers = ex.headers
+    if_match = ex.header(b"if-match")
+    if if_match is not None:
+        if not _etag_matches(if_match, entry.etag, weak=False):
+            entry.release()
+            raise HttpError(412)
+    else:
+        since = ex.header(b"if-unmodified-since")
+        if since is not None:
+            when = parse_http_date(since)
+            if when is not None and entry.mtime > when:
+                entry.release()
+                raise HttpError(412)
+    if_none_match = ex.header(b"if-none-match")
+    not_modified = False
+    if if_none_match is not None:
+        not_modified = _etag_matches(if_none_match, entry.etag, weak=True)
+    elif b"if-modified-since" in headers:
+        when = parse_http_date(ex.header(b"if-modified-since") or "")
+        not_modified = when is not None and entry.mtime <= when
+    if not_modified:
+        entry.release()
+        fields = f"Last-Modified: {entry.last_modified}\r\nETag: {entry.etag}\r\n".encode("latin-1")
+        return Response(304, fields, length=None)
+    range_header = ex.header(b"range")
+    if range_header is None or ex.method != "GET":
+        return Response(200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size)
+    if_range = ex.header(b"if-range")
+    if if_range is not None:
+        if_range = if_range.strip()
+        if if_range.startswith(('"', "W/")):
+            fresh = if_range == entry.etag  # If-Range needs a strong match
+        else:
+            fresh = if_range == entry.last_modified
+        if not fresh:
+            return Response(200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size)
+    ranges = parse_range(range_header, entry.size)
+    if ranges is None:
+        return Response(200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size)
+    if ranges == UNSATISFIABLE:
+        entry.release()
+        raise HttpError(416, fields=f"Content-Range: bytes */{entry.size}\r\n".encode())
+    assert isinstance(ranges, list)
+    if len(ranges) > 1 and any(b[0] <= a[1] for a, b in zip(sorted(ranges), sorted(ranges)[1:])):
+        ranges = coalesce(ranges)  # overlapping ranges: RFC 9110 §14.2 lets a server merge them
+    fields_base = entry.fields.replace(b"Accept-Ranges: bytes\r\n", b"")
+    if len(ranges) == 1:
+        first, last = ranges[0]
+        fields = fields_base + f"Content-Range: bytes {first}-{last}/{entry.size}\r\n".encode()
+        length = last - first + 1
+        return Response(206, fields, parts=[FilePart(entry.fd, first, length, entry)], length=length)
+    return _multipart(ex, entry, ranges, fields_base)
+
+
+_BOUNDARY_COUNTER = [0]
+
+
+def _multipart(ex: Exchange, entry: OpenFile, ranges: list[tuple[int, int]], fields: bytes) -> Response:
+    _BOUNDARY_COUNTER[0] += 1
+    boundary = f"{os.getpid():010d}{_BOUNDARY_COUNTER[0]:010d}"
+    ctype = content_type(ex, entry.path)
+    parts: list[bytes | FilePart] = []
+    length = 0
+    # every part holds a reference on the descriptor; release() runs once per part
+    for first, last in ranges:
+        head = (
+            f"\r\n--{boundary}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Range: bytes {first}-{last}/{entry.size}\r\n\r\n"
+        ).encode("latin-1")
+        parts.append(head)
+        parts.append(FilePart(entry.fd, first, last - first + 1, entry))
+        length += len(head) + last - first + 1
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    parts.append(tail)
+    length += len(tail)
+    entry.users += len(ranges) - 1
+    lines = [line for line in fields.split(b"\r\n") if line and not line.startswith(b"Content-Type:")]
+    fields = f"Content-Type: multipart/byteranges; boundary={boundary}\r\n".encode() + b"".join(
+        line + b"\r\n" for line in lines
+    )
+    return Response(206, fields, parts=parts, length=length)

@@ -1,0 +1,60 @@
+"""Range requests (RFC 9110 §14): parse a `Range` header against a representation's size."""
+
+from __future__ import annotations
+
+MAX_RANGES = 64  # more parts than this is a denial-of-service shape, not a download
+
+UNSATISFIABLE = "unsatisfiable"
+
+
+def parse_range(header: str, size: int) -> list[tuple[int, int]] | str | None:
+    """Return inclusive (first, last) byte pairs, UNSATISFIABLE, or None to ignore the header.
+
+    A header that is not a valid `bytes=` range set is ignored (the full representation is
+    sent, as RFC 9110 §14.2 allows); a valid set none of whose ranges overlaps the
+    representation is unsatisfiable (416).
+    """
+    unit, sep, spec = header.partition("=")
+    if not sep or unit.strip().lower() != "bytes":
+        return None
+    ranges: list[tuple[int, int]] = []
+    items = spec.split(",")
+    if len(items) > MAX_RANGES:
+        return None
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue  # RFC 9110 §5.6.1: empty list elements are allowed
+        first_text, dash, last_text = item.partition("-")
+        first_text, last_text = first_text.strip(), last_text.strip()
+        if not dash or (first_text and not first_text.isdigit()) or (last_text and not last_text.isdigit()):
+            return None
+        if not first_text:
+            if not last_text:
+                return None
+            suffix = int(last_text)
+            if suffix == 0:
+                continue  # "-0" selects nothing
+            first, last = max(0, size - suffix), size - 1
+        else:
+            first = int(first_text)
+            last = int(last_text) if last_text else size - 1
+            if last < first:
+                return None
+            last = min(last, size - 1)
+        if first < size and first <= last:
+            ranges.append((first, last))
+    if not ranges:
+        return UNSATISFIABLE
+    return ranges
+
+
+def coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Merge overlapping or adjacent ranges (RFC 9110 §14.2 allows it; it bounds the parts)."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged

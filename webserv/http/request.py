@@ -1,0 +1,131 @@
+"""The request side of one exchange: target parsing, path normalisation, the Exchange record.
+
+An Exchange is created per request by the connection and carries everything a handler and a
+log line need. It is a plain slotted class: it is made 60k times a second.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from .errors import HttpError
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def normalize_path(raw: bytes) -> str:
+    """Percent-decode a request path and remove dot segments (RFC 3986 §5.2.4).
+
+    ".." never climbs above "/" (the segment is dropped, as RFC 3986 does), repeated slashes
+    are merged (nginx's merge_slashes). The result always starts with "/" and is a str that
+    round-trips to the original bytes (UTF-8 with surrogateescape).
+    """
+    if not raw.startswith(b"/"):
+        raise HttpError(400, "request target is not an absolute path")
+    if b"%" not in raw and b"/." not in raw and b"//" not in raw and raw.isascii():
+        return raw.decode("ascii")
+    if b"%" in raw:
+        i = raw.find(b"%")
+        while i >= 0:
+            if i + 2 >= len(raw) or raw[i + 1] not in _HEX or raw[i + 2] not in _HEX:
+                raise HttpError(400, "bad percent-encoding in request target")
+            i = raw.find(b"%", i + 3)
+        raw = unquote_to_bytes(raw)
+    segments: list[bytes] = []
+    parts = raw.split(b"/")
+    for part in parts[1:-1]:
+        if part == b"..":
+            if segments:
+                segments.pop()
+        elif part and part != b".":
+            segments.append(part)
+    last = parts[-1]
+    trailing = b""
+    if last == b"..":
+        if segments:
+            segments.pop()
+        trailing = b"/"
+    elif last == b"." or not last:
+        trailing = b"/"
+    else:
+        segments.append(last)
+    path = b"/" + b"/".join(segments)
+    if trailing and path != b"/":
+        path += trailing
+    return path.decode("utf-8", "surrogateescape")
+
+
+def split_target(target: bytes) -> tuple[bytes, bytes, bytes | None]:
+    """(path, query, authority) of an origin-form or absolute-form request target."""
+    authority = None
+    if not target.startswith(b"/"):
+        lower = target[:8].lower()
+        if lower.startswith(b"http://") or lower.startswith(b"https://"):
+            rest = target[target.index(b"//") + 2 :]
+            slash = rest.find(b"/")
+            if slash < 0:
+                question = rest.find(b"?")
+                cut = question if question >= 0 else len(rest)
+                authority, rest = rest[:cut], b"/" + rest[cut:]
+            else:
+                authority, rest = rest[:slash], rest[slash:]
+            target = rest
+        else:
+            raise HttpError(400, "invalid request target")
+    path, _, query = target.partition(b"?")
+    fragment = path.find(b"#")
+    if fragment >= 0:
+        path = path[:fragment]
+    return path, query, authority
+
+
+class Exchange:
+    """One request and what was answered: the unit of routing, handling and logging."""
+
+    __slots__ = (
+        "conn", "method", "target", "path", "query", "version", "minor", "headers", "host",
+        "server", "location", "status", "body_bytes_sent", "bytes_sent", "request_length",
+        "start", "keep_alive", "head", "content_length", "chunked", "body_received",
+        "error", "redirects", "original_status", "handler_state", "expect_continue",
+        "timings",
+    )
+
+    def __init__(self, conn: Any, start: float) -> None:
+        self.conn = conn
+        self.start = start
+        self.method = ""
+        self.target = ""
+        self.path = "/"
+        self.query = ""
+        self.version = "HTTP/1.1"
+        self.minor = 1
+        self.headers: dict[bytes, bytes] = {}
+        self.host = ""
+        self.server: Any = None
+        self.location: Any = None
+        self.status = 0
+        self.body_bytes_sent = 0
+        self.bytes_sent = 0
+        self.request_length = 0
+        self.keep_alive = True
+        self.head = False
+        self.content_length: int | None = None
+        self.chunked = False
+        self.body_received = 0
+        self.error: HttpError | None = None  # found while parsing; answered in order
+        self.redirects = 0  # internal redirects (error_page), to stop loops
+        self.original_status = 0
+        self.handler_state: Any = None
+        self.expect_continue = False
+        self.timings: Any = None  # lifecycle timestamps when instrumentation is on
+
+    @property
+    def request_line(self) -> str:
+        if not self.method:
+            return ""
+        return f"{self.method} {self.target} {self.version}"
+
+    def header(self, name: bytes) -> str | None:
+        value = self.headers.get(name)
+        return None if value is None else value.decode("latin-1")

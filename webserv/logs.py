@@ -1,0 +1,168 @@
+"""Access log (compiled formats, buffered writers) and the error log with levels.
+
+An access log line is rendered by a function compiled from its log_format at config load and
+appended to an in-memory buffer; the buffer is written when it fills or `flush` seconds after
+its first line. The error log writes at once: an operator reading it at 3 a.m. needs it now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+LEVELS = {"debug": 0, "info": 1, "notice": 2, "warn": 3, "error": 4, "crit": 5, "alert": 6, "emerg": 7}
+
+COMBINED = (
+    '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+    '"$http_referer" "$http_user_agent"'
+)
+
+
+class LogFile:
+    """One access-log file, shared by every format and location that names its path."""
+
+    __slots__ = ("path", "fd", "buffer", "size", "limit", "flush_after", "timer")
+
+    def __init__(self, path: str, limit: int, flush_after: float) -> None:
+        self.path = path
+        self.fd = -1
+        self.buffer: list[str] = []
+        self.size = 0
+        self.limit = limit
+        self.flush_after = flush_after
+        self.timer: asyncio.TimerHandle | None = None
+
+    def open(self) -> None:
+        if self.fd >= 0:
+            return
+        if self.path in ("stderr", "/dev/stderr"):
+            self.fd = 2
+            return
+        if self.path in ("stdout", "/dev/stdout"):
+            self.fd = 1
+            return
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def write(self, line: str) -> None:
+        self.buffer.append(line)
+        self.size += len(line)
+        if self.size >= self.limit:
+            self.flush()
+        elif self.timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self.timer = loop.call_later(self.flush_after, self.flush)
+
+    def flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self.buffer or self.fd < 0:
+            return
+        data = "".join(self.buffer).encode("utf-8", "surrogateescape")
+        self.buffer.clear()
+        self.size = 0
+        try:
+            while data:
+                written = os.write(self.fd, data)
+                data = data[written:]
+        except OSError as exc:
+            print(f"webserv: cannot write access log {self.path}: {exc.strerror}", file=sys.stderr)
+
+    def reopen(self) -> None:
+        self.flush()
+        if self.fd > 2:
+            os.close(self.fd)
+        self.fd = -1
+        self.open()
+
+    def close(self) -> None:
+        self.flush()
+        if self.fd > 2:
+            os.close(self.fd)
+        self.fd = -1
+
+
+class AccessLog:
+    """A (file, compiled format) pair: what one `access_log` directive means."""
+
+    __slots__ = ("file", "render", "format_name")
+
+    def __init__(self, file: LogFile, render: Callable[[Any], str], format_name: str) -> None:
+        self.file = file
+        self.render = render
+        self.format_name = format_name
+
+    def log(self, exchange: Any) -> None:
+        self.file.write(self.render(exchange))
+
+
+class ErrorLog:
+    """nginx-style lines: `2026/11/25 08:16:11 [error] 1234#0: *5 message`."""
+
+    def __init__(self, path: str = "stderr", level: str = "notice") -> None:
+        self.path = path
+        self.threshold = LEVELS[level]
+        self.fd = 2
+        self.pid = os.getpid()
+
+    def configure(self, path: str, level: str) -> None:
+        """Switch to the configured file and level (the process keeps one ErrorLog object)."""
+        self.close()
+        self.path, self.threshold, self.pid = path, LEVELS[level], os.getpid()
+        self.open()
+
+    def open(self) -> None:
+        if self.path in ("stderr", "/dev/stderr"):
+            self.fd = 2
+        elif self.path in ("stdout", "/dev/stdout"):
+            self.fd = 1
+        else:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def enabled(self, level: str) -> bool:
+        return LEVELS[level] >= self.threshold
+
+    def log(self, level: str, message: str, connection: int | None = None) -> None:
+        if LEVELS[level] < self.threshold:
+            return
+        stamp = time.strftime("%Y/%m/%d %H:%M:%S")
+        conn = f"*{connection} " if connection is not None else ""
+        line = f"{stamp} [{level}] {self.pid}#0: {conn}{message}\n"
+        try:
+            os.write(self.fd, line.encode("utf-8", "backslashreplace"))
+        except OSError:
+            pass
+
+    def debug(self, message: str, connection: int | None = None) -> None:
+        self.log("debug", message, connection)
+
+    def info(self, message: str, connection: int | None = None) -> None:
+        self.log("info", message, connection)
+
+    def notice(self, message: str, connection: int | None = None) -> None:
+        self.log("notice", message, connection)
+
+    def warn(self, message: str, connection: int | None = None) -> None:
+        self.log("warn", message, connection)
+
+    def error(self, message: str, connection: int | None = None) -> None:
+        self.log("error", message, connection)
+
+    def close(self) -> None:
+        if self.fd > 2:
+            os.close(self.fd)
+        self.fd = 2
+
+
+# the process's error log: stderr until the configuration says otherwise
+error_log = ErrorLog()

@@ -1,0 +1,80 @@
+"""Server and location selection, nginx's order, with small memo tables.
+
+select_server: exact name → longest `*.front` wildcard → longest `back.*` wildcard → regex
+names in order → the address's default server.
+select_location: `=` exact → longest prefix (`^~` stops) → regexes in config order → that
+longest prefix → the server's own settings.
+Both results are memoised per (group, host) and (server, path); the memo is bounded so a
+client sending endless distinct paths cannot grow it without limit.
+"""
+
+from __future__ import annotations
+
+from .config.model import ListenGroup, Location, Server
+
+MEMO_LIMIT = 4096
+
+_server_memo: dict[tuple[int, str], Server] = {}
+_location_memo: dict[tuple[int, str], Location] = {}
+
+
+def select_server(group: ListenGroup, host: str) -> Server:
+    key = (id(group), host)
+    server = _server_memo.get(key)
+    if server is None:
+        server = _find_server(group, host)
+        if len(_server_memo) >= MEMO_LIMIT:
+            _server_memo.clear()
+        _server_memo[key] = server
+    return server
+
+
+def _find_server(group: ListenGroup, host: str) -> Server:
+    server = group.exact_names.get(host)
+    if server is not None:
+        return server
+    if host:
+        for suffix, candidate in group.wildcard_front:
+            if host.endswith(suffix) and len(host) > len(suffix):
+                return candidate
+        for start, candidate in group.wildcard_back:
+            if host.startswith(start) and len(host) > len(start):
+                return candidate
+        for regex, candidate in group.regex_names:
+            if regex.search(host):
+                return candidate
+    return group.default
+
+
+def select_location(server: Server, path: str) -> Location:
+    key = (id(server), path)
+    location = _location_memo.get(key)
+    if location is None:
+        location = _find_location(server, path)
+        if len(_location_memo) >= MEMO_LIMIT:
+            _location_memo.clear()
+        _location_memo[key] = location
+    return location
+
+
+def _find_location(server: Server, path: str) -> Location:
+    exact = server.exact.get(path)
+    if exact is not None:
+        return exact
+    best = None
+    for candidate in server.prefixes:  # longest first: the first match is the longest
+        if path.startswith(candidate.pattern):
+            best = candidate
+            break
+    if best is not None and best.modifier == "^~":
+        return best
+    for candidate in server.regexes:
+        if candidate.regex.search(path):
+            return candidate
+    return best if best is not None else server.fallback
+
+
+def clear_memos() -> None:
+    """Forget memoised choices (after a reload, whose objects are new)."""
+    _server_memo.clear()
+    _location_memo.clear()

@@ -1,0 +1,420 @@
+"""Read and decode the kernel's per-connection TCP state: TCP_INFO and the saved SYN.
+
+This module only reads socket options and decodes bytes. It keeps no state beyond
+precompiled structs, does no logging, I/O scheduling or metrics: callers decide when
+to sample and what to do with the numbers.
+
+Everything degrades to None instead of raising: off Linux, on a closed socket, on
+an older kernel's shorter struct, or on malformed SYN bytes.
+"""
+
+from __future__ import annotations
+
+import operator
+import socket
+import struct
+import sys
+from collections.abc import Callable
+from itertools import accumulate
+from typing import Any, Protocol, TypedDict
+
+_LINUX = sys.platform.startswith("linux")
+TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
+# The stdlib lacks these; use the Linux uapi values only where they mean that.
+TCP_SAVE_SYN: int | None = getattr(socket, "TCP_SAVE_SYN", 27 if _LINUX else None)
+TCP_SAVED_SYN: int | None = getattr(socket, "TCP_SAVED_SYN", 28 if _LINUX else None)
+_BUFLEN = 512  # > sizeof(struct tcp_info) and > any IP+TCP SYN header the kernel saves
+
+
+class _HasSockopt(Protocol):
+    def getsockopt(self, level: int, optname: int, buflen: int = ..., /) -> Any: ...
+
+
+# struct tcp_info, include/uapi/linux/tcp.h (mainline, 280 bytes as of 6.18).
+# Names drop the "tcpi_" prefix. Names starting with "_" are bitfield containers.
+#
+# Units, as the kernel reports them:
+#   rto, ato, rtt, rttvar, rcv_rtt, min_rtt ........ microseconds (rtt is the smoothed RTT)
+#   busy_time, rwnd_limited, sndbuf_limited ........ microseconds (cumulative)
+#   last_data_sent/_ack_sent/_data_recv/_ack_recv .. milliseconds *ago* (last_ack_sent: always 0)
+#   total_rto_time ................................. milliseconds
+#   snd_cwnd, snd_ssthresh, reordering ............. segments
+#   unacked, sacked, lost, retrans, fackets ........ segments (current, in flight)
+#   total_retrans, segs_*, data_segs_*, delivered* . segments (cumulative)
+#   snd_mss, rcv_mss, advmss, pmtu, rcv_ssthresh ... bytes
+#   rcv_space, notsent_bytes, snd_wnd, rcv_wnd ..... bytes (windows already scaled)
+#   bytes_acked, bytes_received, bytes_sent, ...... bytes (cumulative, 64-bit)
+#   *_e0_bytes, *_e1_bytes, *_ce_bytes ............. bytes (AccECN counters, 32-bit, wrap)
+#   pacing_rate, max_pacing_rate, delivery_rate .... bytes per second (2**64-1 = unlimited)
+#   snd_wscale, rcv_wscale ......................... shift counts (peer's and ours)
+#   state, ca_state, options, ecn_mode, ... ........ enums / bit sets
+_LAYOUT: tuple[tuple[str, str], ...] = (
+    ("state", "B"), ("ca_state", "B"), ("retransmits", "B"), ("probes", "B"),
+    ("backoff", "B"), ("options", "B"), ("_wscale", "B"), ("_rate_flags", "B"),
+    ("rto", "I"), ("ato", "I"), ("snd_mss", "I"), ("rcv_mss", "I"),
+    ("unacked", "I"), ("sacked", "I"), ("lost", "I"), ("retrans", "I"), ("fackets", "I"),
+    ("last_data_sent", "I"), ("last_ack_sent", "I"), ("last_data_recv", "I"),
+    ("last_ack_recv", "I"),
+    ("pmtu", "I"), ("rcv_ssthresh", "I"), ("rtt", "I"), ("rttvar", "I"),
+    ("snd_ssthresh", "I"), ("snd_cwnd", "I"), ("advmss", "I"), ("reordering", "I"),
+    ("rcv_rtt", "I"), ("rcv_space", "I"), ("total_retrans", "I"),  # 104: <= 3.14
+    ("pacing_rate", "Q"), ("max_pacing_rate", "Q"),
+    ("bytes_acked", "Q"), ("bytes_received", "Q"),
+    ("segs_out", "I"), ("segs_in", "I"),
+    ("notsent_bytes", "I"), ("min_rtt", "I"), ("data_segs_in", "I"), ("data_segs_out", "I"),
+    ("delivery_rate", "Q"),
+    ("busy_time", "Q"), ("rwnd_limited", "Q"), ("sndbuf_limited", "Q"),
+    ("delivered", "I"), ("delivered_ce", "I"),
+    ("bytes_sent", "Q"), ("bytes_retrans", "Q"),
+    ("dsack_dups", "I"), ("reord_seen", "I"), ("rcv_ooopack", "I"),
+    ("snd_wnd", "I"), ("rcv_wnd", "I"), ("rehash", "I"),
+    ("total_rto", "H"), ("total_rto_recoveries", "H"), ("total_rto_time", "I"),  # 248: 6.7
+    ("received_ce", "I"), ("delivered_e1_bytes", "I"), ("delivered_e0_bytes", "I"),
+    ("delivered_ce_bytes", "I"), ("received_e1_bytes", "I"), ("received_e0_bytes", "I"),
+    ("received_ce_bytes", "I"), ("_ecn_bits", "I"),  # 280: AccECN (6.18 has it)
+)  # fmt: skip
+# The last word is mainline's "ecn_mode:2, accecn_opt_seen:2, accecn_fail_mode:4, options2:24".
+# Earlier AccECN revisions put "__u16 accecn_fail_mode, accecn_opt_seen" in the same 4 bytes,
+# and the 6.18 kernel this was written on reports ecn_mode 0 even on an RFC 3168 ECN
+# connection: trust those four fields only on kernels known to carry the final layout.
+
+# C bitfields, declared first-to-last = (name, width). GCC allocates from the least
+# significant bit on little-endian ABIs and from the most significant on big-endian.
+_BITFIELDS: dict[str, tuple[int, tuple[tuple[str, int], ...]]] = {
+    "_wscale": (8, (("snd_wscale", 4), ("rcv_wscale", 4))),
+    "_rate_flags": (8, (("delivery_rate_app_limited", 1), ("fastopen_client_fail", 2))),
+    "_ecn_bits": (
+        32,
+        (("ecn_mode", 2), ("accecn_opt_seen", 2), ("accecn_fail_mode", 4), ("options2", 24)),
+    ),
+}
+
+
+def _bit_splitter(container: str) -> Callable[[int], dict[str, int]]:
+    size, fields = _BITFIELDS[container]
+    parts, pos = [], 0
+    for name, width in fields:
+        shift = pos if sys.byteorder == "little" else size - pos - width
+        parts.append((name, shift, (1 << width) - 1))
+        pos += width
+    if size == 8:  # a byte has 256 values: look the split up instead of shifting per call
+        return tuple({n: (b >> s) & m for n, s, m in parts} for b in range(256)).__getitem__
+    zero = {n: 0 for n, _, _ in parts}  # the AccECN word is 0 on almost every connection
+    return lambda v: {n: (v >> s) & m for n, s, m in parts} if v else zero
+
+
+_SPLIT = {c: _bit_splitter(c) for c in _BITFIELDS}
+
+TCP_INFO_FIELDS: tuple[str, ...] = tuple(
+    n
+    for name, _ in _LAYOUT
+    for n in ([f for f, _ in _BITFIELDS[name][1]] if name in _BITFIELDS else [name])
+)
+# Offset just past each _LAYOUT entry; "=" packing has no padding, and neither has the C struct.
+_ENDS: tuple[int, ...] = tuple(accumulate(struct.calcsize("=" + f) for _, f in _LAYOUT))
+TCP_INFO_SIZE: int = _ENDS[-1]
+
+TCP_STATES: dict[int, str] = {
+    1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
+    6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING",
+    12: "NEW_SYN_RECV", 13: "BOUND_INACTIVE",
+}  # fmt: skip
+# TCPI_OPT_* bits of tcpi_options.
+TCPI_OPTIONS: tuple[tuple[int, str], ...] = (
+    (1, "timestamps"), (2, "sack"), (4, "wscale"), (8, "ecn"), (16, "ecn_seen"),
+    (32, "syn_data"), (64, "usec_ts"), (128, "tfo_child"),
+)  # fmt: skip
+# Both are u8, so decoding them is an index into a 256-entry table.
+_STATE_NAME = tuple(TCP_STATES.get(i, f"UNKNOWN_{i}") for i in range(256))
+_OPTION_NAMES = tuple(tuple(n for bit, n in TCPI_OPTIONS if i & bit) for i in range(256))
+
+_KEYS = (*TCP_INFO_FIELDS, "state_name", "options_names")
+# Copying a dict that already has every key, then updating it, beats growing a new one.
+_ALL_NONE = dict.fromkeys(_KEYS)
+# Per covered length: the prefix Struct, the keys its values go to, and the bitfield splits
+# to apply. A bitfield word is first stored under its first field's key, then split in place,
+# which keeps the dict's key order without popping placeholder keys.
+_Plan = tuple[struct.Struct, tuple[str, ...], tuple[tuple[str, Callable[[int], Any]], ...]]
+_PLANS: dict[int, _Plan | None] = {}
+
+
+def _plan(length: int) -> _Plan | None:
+    # Kernels copy min(optlen, sizeof) bytes, so an older kernel hands back a prefix of the
+    # struct; bytes past 280 would be fields newer than this table and are ignored.
+    key = min(length, TCP_INFO_SIZE)
+    if key in _PLANS:
+        plan = _PLANS[key]
+    else:
+        k = sum(1 for end in _ENDS if end <= key)
+        names = tuple(_BITFIELDS[n][1][0][0] if n in _SPLIT else n for n, _ in _LAYOUT[:k])
+        splits = tuple((_BITFIELDS[n][1][0][0], _SPLIT[n]) for n, _ in _LAYOUT[:k] if n in _SPLIT)
+        fmt = "=" + "".join(f for _, f in _LAYOUT[:k])
+        plan = _PLANS[key] = (struct.Struct(fmt), names, splits) if k else None
+    if length <= _BUFLEN:  # bound the cache against arbitrary caller-supplied lengths
+        _PLANS[length] = plan
+    return plan
+
+
+_plan(104)  # warm the common lengths so the hot path is a dict hit
+_plan(TCP_INFO_SIZE)
+
+
+def decode_tcp_info(raw: bytes | None) -> dict[str, Any]:
+    """Decode TCP_INFO bytes into {field: int | None} plus state_name and options_names.
+
+    Every name in TCP_INFO_FIELDS is a key, in struct order; fields the buffer doesn't fully
+    cover are None.
+    """
+    out = _ALL_NONE.copy()
+    if not raw:
+        return out
+    n = len(raw)
+    plan = _PLANS[n] if n in _PLANS else _plan(n)
+    if plan is None:
+        return out
+    st, names, splits = plan
+    v = st.unpack_from(raw)
+    out.update(zip(names, v, strict=True))
+    for first, split in splits:
+        out.update(split(out[first]))
+    out["state_name"] = _STATE_NAME[v[0]]
+    if len(v) > 5:
+        out["options_names"] = list(_OPTION_NAMES[v[5]])
+    return out
+
+
+HOT_FIELDS: tuple[str, ...] = (
+    "rtt", "rttvar", "snd_cwnd", "rcv_space", "total_retrans",
+    "bytes_acked", "bytes_received", "last_ack_recv",
+)  # fmt: skip
+
+
+# One Struct over offsets 56..136 (last_ack_recv .. bytes_received) skipping the fields in
+# between, so the fast path is a single unpack_from plus one C-level reorder. The offsets are
+# hand-written; the unit tests check them against the full decode.
+_HOT = struct.Struct("=I8xII4xI12xII16xQQ")
+_HOT_START, _HOT_END = 56, 136
+_HOT_ORDER = operator.itemgetter(1, 2, 3, 4, 5, 6, 7, 0)
+
+
+def hot_fields(raw: bytes | None) -> tuple[int | None, ...]:
+    """(rtt, rttvar, snd_cwnd, rcv_space, total_retrans, bytes_acked, bytes_received,
+    last_ack_recv) without building the dict; None for fields the buffer doesn't cover."""
+    if raw is not None and len(raw) >= _HOT_END:
+        return _HOT_ORDER(_HOT.unpack_from(raw, _HOT_START))
+    d = decode_tcp_info(raw)
+    return tuple(d[n] for n in HOT_FIELDS)
+
+
+def read_tcp_info(sock: _HasSockopt) -> bytes | None:
+    """getsockopt(TCP_INFO) on a socket.socket or uvloop PseudoSocket; None if unavailable."""
+    if TCP_INFO is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, _BUFLEN)
+    except OSError:
+        return None
+    return raw or None
+
+
+# --- Saved SYN (TCP_SAVE_SYN / TCP_SAVED_SYN, Linux >= 4.2) --------------------------------
+
+
+def enable_save_syn(listen_sock: socket.socket) -> bool:
+    """Ask the kernel to keep each incoming SYN's IP+TCP headers (mode 1: no MAC header).
+
+    Each accepted connection then pins those bytes until read_saved_syn() reads them or the
+    socket closes.
+    """
+    if TCP_SAVE_SYN is None:
+        return False
+    try:
+        listen_sock.setsockopt(socket.IPPROTO_TCP, TCP_SAVE_SYN, 1)
+    except OSError:
+        return False
+    return True
+
+
+def read_saved_syn(sock: _HasSockopt) -> bytes | None:
+    """The accepted connection's SYN headers. The kernel frees them on the first successful
+    read, so later reads (and sockets without a saved SYN) yield None."""
+    if TCP_SAVED_SYN is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, TCP_SAVED_SYN, _BUFLEN)
+    except OSError:
+        return None
+    return raw or None
+
+
+class SynOptions(TypedDict):
+    mss: int | None
+    wscale: int | None
+    sack_perm: bool
+    timestamps: bool
+    tsval: int | None
+    tsecr: int | None
+    fastopen: bool
+    fastopen_cookie: str | None  # hex; None for a cookie request or no TFO
+    option_kinds: list[str]  # tcpdump's names, wire order
+
+
+class SynInfo(TypedDict):
+    ip_version: int
+    ttl: int
+    src: str
+    dst: str
+    src_port: int | None
+    dst_port: int | None
+    isn: int | None
+    window: int | None  # as sent: SYN windows are never scaled
+    flags: list[str]
+    options: SynOptions
+
+
+_TCP_FLAGS = (
+    (0x01, "FIN"), (0x02, "SYN"), (0x04, "RST"), (0x08, "PSH"),
+    (0x10, "ACK"), (0x20, "URG"), (0x40, "ECE"), (0x80, "CWR"),
+)  # fmt: skip
+# tcpdump's print-tcp.c names; anything else prints as unknown-<kind>.
+_OPT_NAMES = {
+    0: "eol", 1: "nop", 2: "mss", 3: "wscale", 4: "sackOK", 5: "sack", 6: "echo",
+    7: "echoreply", 8: "TS", 11: "cc", 12: "ccnew", 13: "ccecho", 19: "md5", 20: "scps",
+    28: "uto", 29: "tcp-ao", 30: "mptcp", 34: "tfo", 254: "exp",
+}  # fmt: skip
+_IPV6_EXT = frozenset((0, 43, 44, 51, 60))  # hop-by-hop, routing, fragment, AH, dest opts
+_BE16 = struct.Struct("!H")
+_BE32 = struct.Struct("!I")
+_PORTS = struct.Struct("!HH")
+_TS = struct.Struct("!II")
+
+
+def _ip_header(raw: bytes) -> tuple[int, int, str, str, int, int] | None:
+    """(version, ttl, src, dst, next protocol, offset of the transport header)."""
+    version = raw[0] >> 4
+    if version == 4 and len(raw) >= 20:
+        ihl = (raw[0] & 0x0F) * 4
+        if ihl < 20:
+            return None
+        src = socket.inet_ntop(socket.AF_INET, raw[12:16])
+        return 4, raw[8], src, socket.inet_ntop(socket.AF_INET, raw[16:20]), raw[9], ihl
+    if version == 6 and len(raw) >= 40:
+        nh, off = raw[6], 40
+        # Walk extension headers; a malformed chain just ends the walk on a non-TCP protocol.
+        for _ in range(8):
+            if nh not in _IPV6_EXT or off + 2 > len(raw):
+                break
+            if nh == 44:
+                hlen = 8
+            elif nh == 51:
+                hlen = (raw[off + 1] + 2) * 4
+            else:
+                hlen = (raw[off + 1] + 1) * 8
+            nh, off = raw[off], off + hlen
+        src = socket.inet_ntop(socket.AF_INET6, raw[8:24])
+        return 6, raw[7], src, socket.inet_ntop(socket.AF_INET6, raw[24:40]), nh, off
+    return None
+
+
+def _parse_options(opts: bytes, out: SynOptions) -> None:
+    kinds, i, end = out["option_kinds"], 0, len(opts)
+    while i < end:
+        kind = opts[i]
+        if kind == 1:
+            kinds.append("nop")
+            i += 1
+            continue
+        if kind == 0:
+            kinds.append("eol")
+            return
+        if i + 1 >= end or opts[i + 1] < 2 or i + opts[i + 1] > end:
+            return  # truncated or lying length byte: the rest can't be trusted
+        olen = opts[i + 1]
+        body = opts[i + 2 : i + olen]
+        name = _OPT_NAMES.get(kind, f"unknown-{kind}")
+        if kind == 2 and olen == 4:
+            out["mss"] = _BE16.unpack(body)[0]
+        elif kind == 3 and olen == 3:
+            out["wscale"] = body[0]
+        elif kind == 4:
+            out["sack_perm"] = True
+        elif kind == 8 and olen == 10:
+            out["timestamps"] = True
+            out["tsval"], out["tsecr"] = _TS.unpack(body)
+        elif kind == 34 or (kind == 254 and body[:2] == b"\xf9\x89"):
+            if kind == 254:  # pre-RFC 7413 experimental TFO, as tcpdump labels it
+                name, body = "exp-tfo", body[2:]
+            out["fastopen"] = True
+            out["fastopen_cookie"] = body.hex() or None
+        elif kind == 254 and len(body) >= 2:
+            name = f"exp-{body[:2].hex()}"  # RFC 6994 experiment id, as tcpdump prints it
+        kinds.append(name)
+        i += olen
+
+
+def decode_syn(raw: bytes | None) -> SynInfo | None:
+    """Decode saved SYN headers (IPv4 or IPv6 + TCP). Never raises on bad input: returns
+    None when no IP header can be read, and None/empty TCP fields past a truncation."""
+    if not raw:
+        return None
+    try:
+        return _decode_syn(bytes(raw))
+    except (IndexError, ValueError, struct.error):  # belt and braces: the parser checks lengths
+        return None
+
+
+def _decode_syn(raw: bytes) -> SynInfo | None:
+    ip = _ip_header(raw)
+    if ip is None:
+        return None
+    version, ttl, src, dst, proto, off = ip
+    tcp = raw[off:] if proto == 6 else b""
+    options: SynOptions = {
+        "mss": None, "wscale": None, "sack_perm": False, "timestamps": False,
+        "tsval": None, "tsecr": None, "fastopen": False, "fastopen_cookie": None,
+        "option_kinds": [],
+    }  # fmt: skip
+    info: SynInfo = {
+        "ip_version": version, "ttl": ttl, "src": src, "dst": dst,
+        "src_port": None, "dst_port": None, "isn": None, "window": None,
+        "flags": [], "options": options,
+    }  # fmt: skip
+    n = len(tcp)
+    if n >= 4:
+        info["src_port"], info["dst_port"] = _PORTS.unpack_from(tcp)
+    if n >= 8:
+        info["isn"] = _BE32.unpack_from(tcp, 4)[0]
+    if n >= 14:
+        info["flags"] = [name for bit, name in _TCP_FLAGS if tcp[13] & bit]
+        if tcp[12] & 0x01:  # AE (RFC 9768 AccECN; formerly NS)
+            info["flags"].append("AE")
+    if n >= 16:
+        info["window"] = _BE16.unpack_from(tcp, 14)[0]
+    if n >= 20:
+        _parse_options(tcp[20 : (tcp[12] >> 4) * 4], options)
+    return info
+
+
+def options_text(decoded: SynInfo | SynOptions | None) -> str:
+    """tcpdump's rendering of the option list, e.g. "mss 65495,sackOK,TS val 1 ecr 0,nop,wscale 7".
+
+    Accepts decode_syn()'s result or its "options" dict.
+    """
+    if not decoded:
+        return ""
+    opts: Any = decoded.get("options", decoded)
+    parts = []
+    for kind in opts.get("option_kinds", ()):
+        # A malformed mss/wscale/TS still appears in option_kinds but has no value to show.
+        if kind == "mss" and opts["mss"] is not None:
+            parts.append(f"mss {opts['mss']}")
+        elif kind == "wscale" and opts["wscale"] is not None:
+            parts.append(f"wscale {opts['wscale']}")
+        elif kind == "TS" and opts["tsval"] is not None:
+            parts.append(f"TS val {opts['tsval']} ecr {opts['tsecr']}")
+        elif kind in ("tfo", "exp-tfo"):
+            cookie = opts.get("fastopen_cookie")
+            parts.append(f"{kind} cookie {cookie}" if cookie else f"{kind} cookiereq")
+        else:
+            parts.append(kind)
+    return ",".join(parts)

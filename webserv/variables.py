@@ -1,0 +1,174 @@
+"""nginx variables: names → Python expressions on an exchange `x`, compiled once.
+
+Used by log_format and by `return` texts. A template is compiled into one function at config
+load, so a log line costs one f-string, not a parse. Variables of later features (the TCP
+lifecycle) register themselves here with `register`/`register_prefix`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .http.dates import http_date_now, iso8601_now, time_local_now
+
+# name -> (expression on x, safe): a safe value never needs escaping (numbers, addresses)
+_VARIABLES: dict[str, tuple[str, bool]] = {
+    "remote_addr": ("x.conn.remote_addr", True),
+    "remote_port": ("x.conn.remote_port", True),
+    "remote_user": ("'-'", True),
+    "server_addr": ("x.conn.local_addr", True),
+    "server_port": ("x.conn.local_port", True),
+    "time_local": ("_time_local()", True),
+    "time_iso8601": ("_time_iso()", True),
+    "date_gmt": ("_date_gmt()", True),
+    "msec": ("f'{_time():.3f}'", True),
+    "request": ("x.request_line", False),
+    "request_method": ("x.method", False),
+    "request_uri": ("x.target", False),
+    "uri": ("x.path", False),
+    "document_uri": ("x.path", False),
+    "args": ("x.query", False),
+    "query_string": ("x.query", False),
+    "is_args": ("('?' if x.query else '')", True),
+    "scheme": ("'http'", True),
+    "server_protocol": ("x.version", False),
+    "status": ("x.status", True),
+    "body_bytes_sent": ("x.body_bytes_sent", True),
+    "bytes_sent": ("x.bytes_sent", True),
+    "request_length": ("x.request_length", True),
+    "request_time": ("f'{_time() - x.start:.3f}'", True),
+    "connection": ("x.conn.id", True),
+    "connection_requests": ("x.conn.requests", True),
+    "server_name": ("x.server.primary_name", False),
+    "host": ("x.host", False),
+    "content_length": ("_header(x, b'content-length')", False),
+    "content_type": ("_header(x, b'content-type')", False),
+    "pid": ("_pid", True),
+}
+# prefix -> function(rest of the name) -> (expression, safe)
+_PREFIXES: dict[str, Callable[[str], tuple[str, bool] | None]] = {
+    "http_": lambda rest: (f"_header(x, {rest.replace('_', '-').lower().encode()!r})", False),
+    "arg_": lambda rest: (f"_arg(x, {rest!r})", False),
+}
+
+_VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+
+
+def register(name: str, expression: str, safe: bool = True) -> None:
+    _VARIABLES[name] = (expression, safe)
+
+
+def register_prefix(prefix: str, resolve: Callable[[str], tuple[str, bool] | None]) -> None:
+    _PREFIXES[prefix] = resolve
+
+
+_EXTRA_GLOBALS: dict[str, Any] = {}
+
+
+def register_global(name: str, value: Any) -> None:
+    """Make a helper function visible to compiled expressions."""
+    _EXTRA_GLOBALS[name] = value
+
+
+def lookup(name: str) -> tuple[str, bool] | None:
+    if name in _VARIABLES:
+        return _VARIABLES[name]
+    for prefix, resolve in _PREFIXES.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return resolve(name[len(prefix) :])
+    return None
+
+
+def _header(x: Any, name: bytes) -> str:
+    value = x.headers.get(name)
+    return value.decode("latin-1") if value is not None else ""
+
+
+def _arg(x: Any, name: str) -> str:
+    from urllib.parse import parse_qs
+
+    values = parse_qs(x.query).get(name)
+    return values[0] if values else ""
+
+
+# escape=default: nginx writes '"', '\' and bytes outside printable ASCII as \xHH
+_DEFAULT_ESCAPES = {c: f"\\x{c:02X}" for c in [*range(0x20), 0x22, 0x5C, *range(0x7F, 0x100)]}
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in range(0x20)}
+_JSON_ESCAPES.update({0x22: '\\"', 0x5C: "\\\\", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"})
+
+
+def _escape_default(value: Any) -> str:
+    text = str(value)
+    if not text:
+        return "-"
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return text
+    data = text.encode("utf-8", "surrogateescape")
+    return "".join(_DEFAULT_ESCAPES.get(b, chr(b)) for b in data)
+
+
+def _escape_json(value: Any) -> str:
+    return str(value).translate(_JSON_ESCAPES)
+
+
+def _escape_none(value: Any) -> str:
+    text = str(value)
+    return text or "-"
+
+
+_ESCAPERS = {
+    "default": _escape_default,
+    "json": _escape_json,
+    "none": _escape_none,
+    "none_raw": str,  # for texts sent to clients (return): an empty value stays empty
+}
+
+
+class UnknownVariable(ValueError):
+    pass
+
+
+def compile_template(template: str, escape: str = "default", newline: bool = False) -> Callable[[Any], str]:
+    """Compile an nginx template ("$remote_addr - [$time_local]") into `f(x) -> str`."""
+    parts: list[str] = []
+    pos = 0
+    for m in _VAR.finditer(template):
+        literal = template[pos : m.start()]
+        if literal:
+            parts.append(_literal(literal))
+        name = m.group(1) or m.group(2)
+        found = lookup(name)
+        if found is None:
+            raise UnknownVariable(f'unknown "{name}" variable')
+        expression, safe = found
+        if safe and escape not in ("json", "none_raw"):
+            parts.append(f"{{{expression}}}")
+        else:
+            parts.append(f"{{_esc({expression})}}")
+        pos = m.end()
+    if template[pos:]:
+        parts.append(_literal(template[pos:]))
+    if newline:
+        parts.append("\\n")
+    source = f'def render(x):\n    return f"{"".join(parts)}"\n'
+    namespace: dict[str, Any] = {
+        "_esc": _ESCAPERS[escape],
+        "_time_local": time_local_now,
+        "_time_iso": iso8601_now,
+        "_date_gmt": http_date_now,
+        "_time": time.time,
+        "_header": _header,
+        "_arg": _arg,
+        "_pid": __import__("os").getpid(),
+        **_EXTRA_GLOBALS,
+    }
+    exec(compile(source, f"<template {template[:40]!r}>", "exec"), namespace)
+    return namespace["render"]
+
+
+def _literal(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return escaped.replace("{", "{{").replace("}", "}}")

@@ -80,7 +80,6 @@ def _error_page(ex: Exchange, status: int, page) -> Response | None:
         return static.redirect(code, uri, ex.location.server_tokens)
     # internal redirect: the page is served as GET (HEAD stays HEAD) from the same server
     ex.redirects += 1
-    ex.original_status = status
     raw_path, query, _ = split_target(uri.encode("utf-8", "surrogateescape"))
     saved = (ex.path, ex.query, ex.location, ex.method, ex.headers)
     # the page is not what the client's validators or ranges were about

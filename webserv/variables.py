@@ -110,6 +110,29 @@ def _escape_default(value: Any) -> str:
     return "".join(_DEFAULT_ESCAPES.get(b, chr(b)) for b in data)
 
 
+# bytes that escape=default rewrites; a value without any is written as it is
+_UNSAFE = bytes([*range(0x20), 0x22, 0x5C, *range(0x7F, 0x100)])
+
+
+def _escape_bytes(value: bytes) -> str:
+    if len(value.translate(None, _UNSAFE)) == len(value):
+        return value.decode("ascii")
+    return "".join(_DEFAULT_ESCAPES.get(b, chr(b)) for b in value)
+
+
+def _header_default(x: Any, name: bytes) -> str:
+    """$http_NAME with escape=default, straight from the header bytes (the hot case)."""
+    value = x.headers.get(name)
+    return _escape_bytes(value) if value else "-"
+
+
+def _request_default(x: Any) -> str:
+    """$request with escape=default: only the target can hold bytes that need escaping."""
+    if not x.method:
+        return "-"
+    return f"{x.method} {_escape_bytes(x.raw_target)} {x.version}"
+
+
 def _escape_json(value: Any) -> str:
     return str(value).translate(_JSON_ESCAPES)
 
@@ -144,7 +167,11 @@ def compile_template(template: str, escape: str = "default", newline: bool = Fal
         if found is None:
             raise UnknownVariable(f'unknown "{name}" variable')
         expression, safe = found
-        if safe and escape not in ("json", "none_raw"):
+        if escape == "default" and expression.startswith("_header(x, "):
+            parts.append("{_header_default(x, " + expression[len("_header(x, ") :] + "}")
+        elif escape == "default" and name == "request":
+            parts.append("{_request_default(x)}")
+        elif safe and escape not in ("json", "none_raw"):
             parts.append(f"{{{expression}}}")
         else:
             parts.append(f"{{_esc({expression})}}")
@@ -161,6 +188,8 @@ def compile_template(template: str, escape: str = "default", newline: bool = Fal
         "_date_gmt": http_date_now,
         "_time": time.time,
         "_header": _header,
+        "_header_default": _header_default,
+        "_request_default": _request_default,
         "_arg": _arg,
         "_pid": __import__("os").getpid(),
         **_EXTRA_GLOBALS,

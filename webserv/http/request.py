@@ -84,18 +84,16 @@ class Exchange:
     """One request and what was answered: the unit of routing, handling and logging."""
 
     __slots__ = (
-        "conn", "method", "target", "path", "query", "version", "minor", "headers", "host",
-        "server", "location", "status", "body_bytes_sent", "bytes_sent", "request_length",
-        "start", "keep_alive", "head", "content_length", "chunked", "body_received",
-        "error", "redirects", "original_status", "handler_state", "expect_continue",
-        "timings",
+        "conn", "method", "raw_target", "path", "query", "version", "minor", "headers",
+        "host", "server", "location", "status", "body_bytes_sent", "bytes_sent", "start",
+        "keep_alive", "head", "body_received", "error", "redirects", "body",
     )
 
     def __init__(self, conn: Any, start: float) -> None:
         self.conn = conn
         self.start = start
         self.method = ""
-        self.target = ""
+        self.raw_target = b""
         self.path = "/"
         self.query = ""
         self.version = "HTTP/1.1"
@@ -107,24 +105,31 @@ class Exchange:
         self.status = 0
         self.body_bytes_sent = 0
         self.bytes_sent = 0
-        self.request_length = 0
         self.keep_alive = True
         self.head = False
-        self.content_length: int | None = None
-        self.chunked = False
         self.body_received = 0
-        self.error: HttpError | None = None  # found while parsing; answered in order
+        self.error: HttpError | None = None  # found while parsing; answered in turn
         self.redirects = 0  # internal redirects (error_page), to stop loops
-        self.original_status = 0
-        self.handler_state: Any = None
-        self.expect_continue = False
-        self.timings: Any = None  # lifecycle timestamps when instrumentation is on
+        self.body: Any = None  # where the request body goes, when a handler takes it
+
+    @property
+    def target(self) -> str:
+        return self.raw_target.decode("latin-1")
 
     @property
     def request_line(self) -> str:
         if not self.method:
             return ""
-        return f"{self.method} {self.target} {self.version}"
+        return f"{self.method} {self.raw_target.decode('latin-1')} {self.version}"
+
+    @property
+    def request_length(self) -> int:
+        """Bytes of the request as nginx counts them: line, header section and body."""
+        if not self.method:
+            return 0
+        line = len(self.method) + len(self.raw_target) + len(self.version) + 4
+        fields = sum(len(k) + len(v) + 4 for k, v in self.headers.items())
+        return line + fields + 2 + self.body_received
 
     def header(self, name: bytes) -> str | None:
         value = self.headers.get(name)

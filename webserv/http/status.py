@@ -14,14 +14,15 @@ def reason(status: int) -> str:
     return REASONS.get(status, "Unknown")
 
 
-STATUS_LINES: dict[tuple[int, int], bytes] = {}
+# status lines by HTTP minor version, then status: built on first use
+STATUS_LINES: tuple[dict[int, bytes], dict[int, bytes]] = ({}, {})
 
 
 def status_line(status: int, minor: int = 1) -> bytes:
-    line = STATUS_LINES.get((status, minor))
+    lines = STATUS_LINES[minor]
+    line = lines.get(status)
     if line is None:
-        line = f"HTTP/1.{minor} {status} {reason(status)}\r\n".encode("latin-1")
-        STATUS_LINES[(status, minor)] = line
+        line = lines[status] = f"HTTP/1.{minor} {status} {reason(status)}\r\n".encode("latin-1")
     return line
 
 

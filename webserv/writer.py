@@ -1,0 +1,224 @@
+"""The response writer: header section encoding, bodies from memory, files and streams.
+
+A mixin of Connection (it shares the connection's slots): connection.py reads, this module
+writes. The transport's high-water mark is 0, so `write_blocked` means exactly "bytes are
+waiting in the transport". While nothing waits, file bodies go straight to the socket with
+`send(MSG_MORE)` + `sendfile` (zero copy, header and first bytes in one segment); when the
+socket is full, one chunk goes through the transport, which watches writability and calls
+`resume_writing` when it has drained, and sendfile goes on from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+from typing import Any
+
+from .http.dates import http_date_bytes_now
+from .http.request import Exchange
+from .http.response import FilePart, Response
+from .http.status import NO_BODY, SERVER_BARE, SERVER_WITH_VERSION, status_line
+from .logs import error_log
+
+MSG_MORE = getattr(socket, "MSG_MORE", 0)
+CHUNK = 64 * 1024  # one transport write while the socket is full
+
+_SERVER = {True: f"Server: {SERVER_WITH_VERSION}\r\n".encode(), False: f"Server: {SERVER_BARE}\r\n".encode()}
+_KEEP_ALIVE = b"Connection: keep-alive\r\n\r\n"
+_CLOSE = b"Connection: close\r\n\r\n"
+
+
+class _DateLines:
+    """`Server:` + `Date:` lines, rebuilt once a second (the date changes, nothing else)."""
+
+    __slots__ = ("date", "lines")
+
+    def __init__(self) -> None:
+        self.date = b""
+        self.lines = {True: b"", False: b""}
+
+    def get(self, tokens: bool) -> bytes:
+        date = http_date_bytes_now()
+        if date is not self.date:
+            self.date = date
+            self.lines = {t: _SERVER[t] + b"Date: " + date + b"\r\n" for t in (True, False)}
+        return self.lines[tokens]
+
+
+_date_lines = _DateLines()
+
+
+class ResponseWriter:
+    __slots__ = ()
+
+    def send(self, ex: Exchange, response: Response) -> None:
+        """Encode the header section and hand the body to the kernel (or start streaming it)."""
+        status = ex.status = response.status
+        if status == 444:
+            self.log(ex)
+            self.active = None
+            self.close("return 444")
+            return
+        loc = ex.location
+        if loc is None:  # an error found before routing: the server's own settings apply
+            loc = ex.location = (ex.server or self.group.default).fallback
+        keep = (
+            ex.keep_alive and not response.close and loc.keepalive_timeout > 0
+            and not self.peer_eof and not self.stop_parsing and not self.worker.stopping
+        )
+        length = response.length
+        stream = response.stream
+        chunked = False
+        head = [status_line(status, ex.minor), _date_lines.get(loc.server_tokens), response.fields]
+        if length is not None:
+            if status not in NO_BODY:
+                head.append(b"Content-Length: %d\r\n" % length)
+        elif stream is not None and not ex.head:
+            if ex.minor == 1:
+                head.append(b"Transfer-Encoding: chunked\r\n")
+                chunked = True
+            else:
+                keep = False  # HTTP/1.0: the body ends when the connection does
+        if keep:
+            if loc.keepalive_header is not None:
+                head.append(b"Keep-Alive: timeout=%d\r\n" % int(loc.keepalive_header))
+            head.append(_KEEP_ALIVE)
+        else:
+            head.append(_CLOSE)
+        head = b"".join(head)
+        ex.keep_alive = keep
+        ex.bytes_sent = len(head)
+        parts = response.parts
+        if ex.head or status in NO_BODY:
+            for part in parts or ():
+                if type(part) is FilePart and part.owner is not None:
+                    part.owner.release()
+            self.transport.write(head)
+            self.finish(ex)
+        elif parts is not None:
+            self.send_parts(ex, head, parts)
+        elif stream is not None:
+            self.transport.write(head)
+            self.task = asyncio.get_running_loop().create_task(self.send_stream(ex, stream, chunked))
+        else:
+            body = response.body
+            self.transport.write(head + body if body else head)
+            ex.body_bytes_sent = len(body)
+            ex.bytes_sent += len(body)
+            self.finish(ex)
+
+    def send_parts(self, ex: Exchange, head: bytes, parts: list[bytes | FilePart]) -> None:
+        raw = self.raw
+        if raw is not None and not self.write_blocked and type(parts[0]) is FilePart:
+            # the header waits in the kernel for the file's first bytes: one segment, not two
+            try:
+                sent = raw.send(head, MSG_MORE)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                self.release_parts(parts)
+                self.abort(f"send() failed: {exc.strerror}")
+                return
+            if sent < len(head):
+                self.transport.write(head[sent:])
+        else:
+            self.transport.write(head)
+        self.out.extend(parts)
+        self.out_ex = ex
+        self.pump()
+
+    def pump(self) -> None:
+        """Send queued body parts until done or the socket is full."""
+        out = self.out
+        ex = self.out_ex
+        transport = self.transport
+        while out:
+            if self.write_blocked:
+                return
+            part = out[0]
+            if type(part) is bytes:
+                out.popleft()
+                ex.body_bytes_sent += len(part)
+                ex.bytes_sent += len(part)
+                transport.write(part)
+                continue
+            sent = 0
+            if self.raw is not None:
+                try:
+                    sent = os.sendfile(self.fd, part.fd, part.offset, part.length)
+                except BlockingIOError:
+                    sent = -1
+                except OSError as exc:
+                    if exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                        self.raw = None  # this pair cannot sendfile: copy from now on
+                        continue
+                    self.abort(f"sendfile() failed: {exc.strerror}")
+                    return
+                if sent == 0:
+                    self.abort(f'"{getattr(part.owner, "path", "?")}" was truncated while being sent')
+                    return
+            if sent <= 0:
+                # the socket is full (or sendfile is unavailable): one chunk through the
+                # transport, which tells us with resume_writing when it has drained
+                try:
+                    chunk = os.pread(part.fd, min(part.length, CHUNK), part.offset)
+                except OSError as exc:
+                    self.abort(f"pread() failed: {exc.strerror}")
+                    return
+                if not chunk:
+                    self.abort(f'"{getattr(part.owner, "path", "?")}" was truncated while being sent')
+                    return
+                sent = len(chunk)
+                transport.write(chunk)
+            part.offset += sent
+            part.length -= sent
+            ex.body_bytes_sent += sent
+            ex.bytes_sent += sent
+            if part.length == 0:
+                out.popleft()
+                if part.owner is not None:
+                    part.owner.release()
+        self.out_ex = None
+        self.finish(ex)
+
+    def release_parts(self, parts: Any) -> None:
+        for part in parts:
+            if type(part) is FilePart and part.owner is not None:
+                part.owner.release()
+
+    async def send_stream(self, ex: Exchange, stream: Any, chunked: bool) -> None:
+        try:
+            async for chunk in stream:
+                if not chunk:
+                    continue
+                data = b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk
+                self.transport.write(data)
+                ex.body_bytes_sent += len(chunk)
+                ex.bytes_sent += len(data)
+                if self.write_blocked:
+                    await self.drain()
+            if chunked:
+                self.transport.write(b"0\r\n\r\n")
+                ex.bytes_sent += 5
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # too late for an error status: an unterminated body tells the client it failed
+            error_log.error(f"response body failed mid-stream: {exc!r}", self.id)
+            self.task = None
+            self.abort(f"stream failed: {exc!r}")
+            return
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        self.task = None
+        self.finish(ex)
+
+    async def drain(self) -> None:
+        """Wait until the transport has written everything it holds."""
+        if self.write_blocked:
+            self.drain_waiter = asyncio.get_running_loop().create_future()
+            await self.drain_waiter

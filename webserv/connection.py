@@ -37,6 +37,7 @@ import httptools
 
 from . import dispatch, router
 from .config.model import Listener, Location
+from .http.body import RequestBody
 from .http.errors import HttpError
 from .http.request import Exchange, normalize_path, split_target
 from .http.response import FilePart, Response
@@ -48,8 +49,12 @@ LINGER_TIMEOUT = 5.0
 ROUTE_MEMO_LIMIT = 4096
 
 IDLE, HEADERS, BODY, LINGER = 0, 1, 2, 3
+# why reading is paused (a bit each): input held while answering, a body the handler lags on
+PAUSE_HELD, PAUSE_BODY = 1, 2
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
+_BODY_METHODS = frozenset({"POST", "PUT"})
 _now = time.time
 
 
@@ -88,7 +93,7 @@ class Connection(ResponseWriter, asyncio.Protocol):
         self.out_ex: Exchange | None = None
         self.deadline = 0.0
         self.timeout_kind = ""
-        self.paused = False
+        self.paused = 0  # PAUSE_* bits
         self.peer_eof = False
         self.closed = False
         self.close_reason = ""
@@ -124,10 +129,11 @@ class Connection(ResponseWriter, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.reading == LINGER or self.stop_parsing:
             return
-        if self.active is not None or self.queue or self.held:
+        if self.held or (self.active is not None and self.ex is not self.active):
             # still answering: keep the bytes unparsed and stop reading until we are free
+            # (the body of the exchange being answered is the exception: its handler waits)
             self.held.append(data)
-            self.pause()
+            self.pause(PAUSE_HELD)
             return
         self.feed(data)
 
@@ -147,6 +153,8 @@ class Connection(ResponseWriter, asyncio.Protocol):
             self.close_reason = f"{type(exc).__name__}: {exc}" if exc else "client closed"
         self.release_parts(self.out)
         self.out.clear()
+        if self.ex is not None and self.ex.body is not None:
+            self.ex.body.fail(ConnectionResetError("client closed the connection mid-body"))
         if self.task is not None and not self.task.done():
             self.task.cancel()
         if self.drain_waiter is not None and not self.drain_waiter.done():
@@ -224,6 +232,11 @@ class Connection(ResponseWriter, asyncio.Protocol):
         self.held.clear()
         ex = self.ex or Exchange(self, _now())
         self.ex = None
+        if ex.body is not None and ex.queued:
+            # a handler is (or will be) reading this body: it gets the error and answers it
+            ex.keep_alive = False
+            ex.body.fail(err)
+            return
         ex.error = err
         ex.keep_alive = False
         if ex.server is None:
@@ -292,8 +305,8 @@ class Connection(ResponseWriter, asyncio.Protocol):
         self.reading = BODY
         loc = ex.location
         if b"content-length" not in headers and b"transfer-encoding" not in headers:
-            if ex.method not in loc.allow_methods:
-                ex.error = dispatch.check_method(ex)
+            if ex.method not in loc.allow_methods or ex.method in _BODY_METHODS:
+                ex.error = dispatch.check_request(ex, has_body=False)
             return
         self.body_expected(ex, loc)
 
@@ -316,20 +329,36 @@ class Connection(ResponseWriter, asyncio.Protocol):
         return route
 
     def body_expected(self, ex: Exchange, loc: Location) -> None:
-        """A body follows: refuse it now (without reading it) if it cannot be taken."""
+        """A body follows: refuse it before reading it, or hand it to its handler as it comes.
+
+        Every check that the header section allows is made first (method, route, size), so
+        that `100 Continue` is only promised to a body that will be taken (RFC 9110 §10.1.1).
+        """
         headers = ex.headers
         length = headers.get(b"content-length")
-        if length is not None and length.strip() in (b"0", b"") and b"transfer-encoding" not in headers:
-            ex.error = dispatch.check_method(ex)
-            return
-        err = dispatch.check_method(ex)
+        err = dispatch.check_request(ex, has_body=True)
         if err is not None:
             err.close = True
             raise err
         limit = loc.client_max_body_size
         if length is not None and limit and int(length) > limit:
             raise HttpError(413, f"client intended to send too large body: {int(length)} bytes", close=True)
+        expect = headers.get(b"expect")
+        if expect is not None:
+            if expect.lower() != b"100-continue":
+                raise HttpError(417, f"unsupported expectation {expect!r}", close=True)
+            ex.expect_continue = ex.minor == 1
         self.set_deadline("body", loc.client_body_timeout)
+        if dispatch.takes_body(ex):
+            ex.body = RequestBody(self, int(length) if length is not None else None)
+            ex.queued = True
+            if self.active is None and not self.queue:
+                self.start(ex)  # the handler reads the body as it arrives
+            else:
+                self.queue.append(ex)
+        elif ex.expect_continue and self.active is None and not self.queue:
+            ex.expect_continue = False
+            self.transport.write(CONTINUE)
 
     def on_body(self, chunk: bytes) -> None:
         ex = self.ex
@@ -337,14 +366,30 @@ class Connection(ResponseWriter, asyncio.Protocol):
         limit = ex.location.client_max_body_size
         if limit and ex.body_received > limit:
             raise HttpError(413, "client sent too large body", close=True)
-        if self.active is None:
+        if ex.body is not None:
+            ex.body.feed(chunk)
+        if not self.paused & PAUSE_BODY:
             self.set_deadline("body", ex.location.client_body_timeout)
+
+    def pause_body(self) -> None:
+        """The handler lags behind the client: stop reading, and stop the body timer."""
+        self.pause(PAUSE_BODY)
+        self.deadline = 0.0
+
+    def resume_body(self) -> None:
+        self.resume(PAUSE_BODY)
+        if self.reading == BODY and self.ex is not None:
+            self.set_deadline("body", self.ex.location.client_body_timeout)
 
     def on_message_complete(self) -> None:
         ex = self.ex
         self.ex = None
         self.reading = IDLE
         self.header_size = 0
+        if ex.body is not None:
+            ex.body.end()
+        if ex.queued:
+            return  # started (or queued) when its header section was complete
         if self.active is None and not self.queue:
             self.start(ex)
         else:
@@ -356,6 +401,10 @@ class Connection(ResponseWriter, asyncio.Protocol):
         self.active = ex
         if self.record is not None:
             self.record.request_start(ex)
+        if ex.expect_continue and ex.error is None:
+            ex.expect_continue = False
+            if ex.body is None or not ex.body.error:
+                self.transport.write(CONTINUE)
         if ex.error is not None:
             self.send_error(ex, ex.error)
             return
@@ -419,7 +468,7 @@ class Connection(ResponseWriter, asyncio.Protocol):
             self.close(_close_reason(ex), linger=linger)
         elif self.write_blocked:
             self.set_deadline("send", loc.send_timeout)
-        elif self.queue or self.held or self.paused:
+        elif self.queue or self.held or self.paused & PAUSE_HELD:
             self.next_request()
         elif self.reading == IDLE:
             self.timeout_kind = "keepalive"
@@ -431,7 +480,8 @@ class Connection(ResponseWriter, asyncio.Protocol):
             return
         if self.queue:
             self.start(self.queue.popleft())
-            return
+            if self.active is not None and self.ex is not self.active:
+                return  # busy answering; input stays held until then
         if self.held:
             if self.feeding:
                 asyncio.get_running_loop().call_soon(self.next_request)
@@ -441,9 +491,7 @@ class Connection(ResponseWriter, asyncio.Protocol):
             self.feed(data)
             if self.active is not None or self.closed:
                 return
-        if self.paused:
-            self.paused = False
-            self.transport.resume_reading()
+        self.resume(PAUSE_HELD)
         if self.reading == IDLE and self.active is None:
             loc = self.last_location
             self.set_deadline("keepalive", loc.keepalive_timeout if loc else 75.0)
@@ -455,10 +503,16 @@ class Connection(ResponseWriter, asyncio.Protocol):
 
     # --- flow control, timeouts, closing ----------------------------------------------
 
-    def pause(self) -> None:
+    def pause(self, reason: int) -> None:
         if not self.paused and not self.closed:
-            self.paused = True
             self.transport.pause_reading()
+        self.paused |= reason
+
+    def resume(self, reason: int) -> None:
+        if self.paused & reason:
+            self.paused &= ~reason
+            if not self.paused and not self.closed:
+                self.transport.resume_reading()
 
     def send_timeout(self) -> float:
         ex = self.active or self.out_ex
@@ -474,7 +528,8 @@ class Connection(ResponseWriter, asyncio.Protocol):
         kind = self.timeout_kind
         self.deadline = 0.0
         if kind in ("header", "body"):
-            if self.active is None and not self.write_blocked:
+            reading_body_for_handler = self.ex is not None and self.ex.body is not None
+            if reading_body_for_handler or (self.active is None and not self.write_blocked):
                 self.fail_parse(HttpError(408, f"client timed out sending the request {kind}", close=True))
         elif kind == "first_request":
             self.close("client_header_timeout")
@@ -499,7 +554,7 @@ class Connection(ResponseWriter, asyncio.Protocol):
             self.queue.clear()
             transport.write_eof()
             if self.paused:
-                self.paused = False
+                self.paused = 0
                 transport.resume_reading()
             self.set_deadline("linger", LINGER_TIMEOUT)
             return

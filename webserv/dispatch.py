@@ -15,29 +15,54 @@ from .http.errors import HttpError
 from .http.request import Exchange, normalize_path, split_target
 from .http.response import Response
 from .http.status import NO_BODY, default_page
-from .handlers import static
+from .handlers import static, upload
 from .logs import error_log
 
 # statuses after which nginx never keeps the connection: the request's framing is suspect
-CLOSE_AFTER = frozenset({400, 408, 413, 414, 431, 500, 501, 505})
+CLOSE_AFTER = frozenset({400, 408, 413, 414, 417, 431, 500, 501, 505})
 
 
-def check_method(ex: Exchange) -> HttpError | None:
-    """405/501 for a method the location does not answer; None when it may go on."""
+def check_request(ex: Exchange, has_body: bool) -> HttpError | None:
+    """Everything the header section decides: 405/501, 411, and the handler's own checks.
+
+    Called before any body byte is read, so a refused body is never read (and never
+    promised a `100 Continue`).
+    """
     loc = ex.location
-    if loc.return_ is not None or ex.method in loc.allow_methods:
+    if loc.return_ is not None:
         return None
-    if ex.method not in KNOWN_METHODS:
-        return HttpError(501, f'method "{ex.method}" is not implemented')
-    return HttpError(405, f'method "{ex.method}" not allowed in {loc.describe()}',
-                     fields=f"Allow: {loc.allow_header}\r\n".encode())
+    method = ex.method
+    if method not in loc.allow_methods:
+        if method not in KNOWN_METHODS:
+            return HttpError(501, f'method "{method}" is not implemented')
+        return HttpError(405, f'method "{method}" not allowed in {loc.describe()}',
+                         fields=f"Allow: {loc.allow_header}\r\n".encode())
+    if method in ("POST", "PUT"):
+        if not has_body:
+            return HttpError(411, f"{method} without Content-Length or Transfer-Encoding")
+        return upload.precheck(ex)
+    return None
+
+
+def takes_body(ex: Exchange) -> bool:
+    """Whether the handler reads the request body as it arrives (else it is discarded)."""
+    return ex.location.return_ is None and ex.method in ("POST", "PUT")
 
 
 def handle(ex: Exchange) -> Response | Awaitable[Response]:
     loc = ex.location
     if loc.return_ is not None:
         return answer_return(ex)
-    return static.serve(ex)
+    method = ex.method
+    if method == "GET" or method == "HEAD":
+        return static.serve(ex)
+    if method == "POST":
+        return upload.post(ex)
+    if method == "PUT":
+        return upload.put(ex)
+    if method == "DELETE":
+        return upload.delete(ex)
+    raise HttpError(405, f'method "{method}" not allowed', fields=f"Allow: {loc.allow_header}\r\n".encode())
 
 
 def answer_return(ex: Exchange) -> Response:
@@ -58,6 +83,10 @@ def answer_return(ex: Exchange) -> Response:
 def error_response(ex: Exchange, err: HttpError) -> Response:
     """The answer to an error: the location's error_page if any, else the default page."""
     status = err.status
+    if ex.location is None and ex.server is not None:
+        # an error found before routing (400, 414, 431, ...): the server's own error_page
+        # settings apply, as in nginx (the writer would pick the same fallback)
+        ex.location = ex.server.fallback
     loc = ex.location
     close = err.close or status in CLOSE_AFTER
     if loc is not None and ex.redirects == 0 and status in loc.error_pages:
@@ -65,6 +94,10 @@ def error_response(ex: Exchange, err: HttpError) -> Response:
         response = _error_page(ex, status, page)
         if response is not None:
             response.close = response.close or close
+            if response.status == status and err.fields:
+                # a custom page still owes what the status requires: Allow on 405 (RFC 9110
+                # §15.5.6), Content-Range on 416
+                response.fields += err.fields
             return response
     tokens = loc.server_tokens if loc is not None else True
     if status in NO_BODY:
@@ -102,5 +135,12 @@ def _error_page(ex: Exchange, status: int, page) -> Response | None:
             response.status = status
     elif page.override:
         response.status = page.override
+    if response.status != 200 and response.fields:
+        # the page file's validators and range support describe the page, not the error
+        # (nginx drops them too): a cache must not revalidate a 404 as if it were the file
+        response.fields = b"".join(
+            line + b"\r\n" for line in response.fields.split(b"\r\n")
+            if line and not line.startswith((b"Last-Modified:", b"Accept-Ranges:"))
+        )
     ex.path, ex.query, ex.location, ex.method, ex.headers = saved
     return response

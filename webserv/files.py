@@ -46,7 +46,7 @@ class OpenFile:
         self.used = now
         self.users = 0  # responses still sending from fd
         self.cached = False
-        self.fields = b""  # header lines for a 200, built for the types map in fields_types
+        self.fields = b""  # header lines for a 200, built for the location in fields_types
         self.fields_types: object = None
 
     def release(self) -> None:

@@ -72,6 +72,12 @@ class Worker:
         """Open every listening socket before anything else, so a bad address fails fast."""
         for listener in self.config.listeners:
             self.sockets.append((listener, open_socket(listener)))
+        for loc in all_locations(self.config):
+            if loc.upload_store is not None:
+                try:
+                    os.makedirs(loc.upload_store, exist_ok=True)
+                except OSError as exc:
+                    raise BindError(f'upload_store "{loc.upload_store}" cannot be created ({exc.strerror})') from None
 
     async def start(self) -> None:
         if not self.sockets:
@@ -161,13 +167,19 @@ class Worker:
         file_cache.clear()
 
 
+def all_locations(config: Config) -> list[Any]:
+    return [
+        loc
+        for server in config.servers
+        for loc in (server.fallback, *server.exact.values(), *server.prefixes, *server.regexes)
+    ]
+
+
 def sweep_interval(config: Config) -> float:
     """A tenth of the shortest configured timeout, between 50 ms and 1 s."""
-    timeouts = [60.0]
-    for server in config.servers:
-        timeouts.append(server.client_header_timeout)
-        for loc in (server.fallback, *server.exact.values(), *server.prefixes, *server.regexes):
-            timeouts += [loc.keepalive_timeout or 60.0, loc.client_body_timeout, loc.send_timeout]
+    timeouts = [60.0] + [server.client_header_timeout for server in config.servers]
+    for loc in all_locations(config):
+        timeouts += [loc.keepalive_timeout or 60.0, loc.client_body_timeout, loc.send_timeout]
     return min(1.0, max(0.05, min(t for t in timeouts if t > 0) / 10))
 
 

@@ -67,6 +67,7 @@ class ResponseWriter:
         keep = (
             ex.keep_alive and not response.close and loc.keepalive_timeout > 0
             and not self.peer_eof and not self.stop_parsing and not self.worker.stopping
+            and (ex.body is None or ex.body.complete)  # an unread body ends the connection
         )
         length = response.length
         stream = response.stream

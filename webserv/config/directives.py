@@ -16,7 +16,14 @@ from typing import Any
 from .. import variables
 from .errors import ConfigError
 from .lexer import Statement
-from .values import ListenAddress, parse_flag, parse_listen_address, parse_size, parse_time
+from .values import (
+    ListenAddress,
+    compile_regex,
+    parse_flag,
+    parse_listen_address,
+    parse_size,
+    parse_time,
+)
 
 MAIN, EVENTS, HTTP, SERVER, LOCATION = "main", "events", "http", "server", "location"
 HSL = frozenset({HTTP, SERVER, LOCATION})
@@ -68,7 +75,15 @@ def _one(parse: Callable[[str], Any], what: str) -> Callable[[Statement, list[st
 
 _size = _one(parse_size, "size")
 _time = _one(parse_time, "time")
-_flag = _one(parse_flag, 'value, it must be "on" or "off":')
+
+
+def _flag(stmt: Statement, args: list[str]) -> bool:
+    value = parse_flag(args[0])
+    if value is None:
+        raise fail(stmt, f'invalid value "{args[0]}" in "{stmt.name}" directive, it must be "on" or "off"')
+    return value
+
+
 _path = _one(lambda s: s or None, "path")
 
 
@@ -143,7 +158,8 @@ def _return(stmt: Statement, args: list[str]) -> Return:
     first = args[0]
     if first.isdigit():
         code, text = int(first), (args[1] if len(args) > 1 else None)
-        if code > 999:
+        # nginx takes 0-999, but a status line needs three digits: below 100 none is valid
+        if not 100 <= code <= 999:
             raise fail(stmt, f'invalid return code "{first}"')
     elif len(args) == 1 and first.startswith(("http://", "https://", "$scheme")):
         code, text = 302, first
@@ -176,12 +192,14 @@ def _server_name(stmt: Statement, args: list[str]) -> tuple[str, ...]:
     for name in args:
         if name.startswith("~"):
             try:
-                re.compile(name[1:])
+                compile_regex(name[1:])
             except re.error as exc:
                 raise fail(stmt, f'invalid server_name regex "{name}": {exc}') from None
         elif name.count("*") > 1 or ("*" in name and not (name.startswith("*.") or name.endswith(".*"))):
             raise fail(stmt, f'invalid server name or wildcard "{name}"')
-    return tuple(name.lower() for name in args)
+    # host names compare lower-cased; a regex keeps its case ("\\D" is not "\\d"), it is
+    # matched case-insensitively instead
+    return tuple(name if name.startswith("~") else name.lower() for name in args)
 
 
 @dataclass(slots=True, frozen=True)
@@ -369,3 +387,6 @@ directive("open_file_cache_valid", HSL, 1, 1, _time, default=1.0,
 directive("return", frozenset({SERVER, LOCATION}), 1, 2, _return,
           syntax="return CODE [URL | TEXT] | URL;", default_text="none",
           doc="Stop and answer: 301/302/303/307/308 redirect to URL; other codes send TEXT.")
+directive("upload_store", HSL, 1, 1, _path, syntax="upload_store DIR;", default_text="none",
+          doc="Where POST (forms and raw bodies) and PUT write, and DELETE removes, for this "
+          "location; created at start if missing. Without it, writing methods get 403.")

@@ -80,13 +80,39 @@ def tokenize(text: str, file: str) -> list[Token]:
                 raise ConfigError(file, line, f'unexpected "{text[i]}" after a closing quote')
             tokens.append(Token("".join(buf), file, start_line, quoted=True))
         else:
-            start = i
-            while i < n and text[i] not in " \t\r\n;{}\"'#":
-                if text[i] == "\\" and i + 1 < n:
-                    i += 1
+            # nginx's word rules: only blanks, ";" and "{" end an unquoted word, so "#", "}"
+            # and quotes inside it are plain characters ("/page#top", "a}"); a "{" right after
+            # "$" belongs to a variable ("${host}x"); a backslash keeps the next character
+            start, start_line, variable = i, line, False
+            while i < n:
+                c = text[i]
+                if c == "\\" and i + 1 < n:
+                    if text[i + 1] == "\n":
+                        line += 1
+                    i += 2
+                    variable = False
+                    continue
+                if c in " \t\r\n;" or (c == "{" and not variable):
+                    break
+                variable = c == "$"
                 i += 1
-            tokens.append(Token(text[start:i], file, line))
+            tokens.append(Token(_unescape(text[start:i]), file, start_line))
     return tokens
+
+
+def _unescape(word: str) -> str:
+    """The escapes nginx applies to every word, quoted or not; others keep their backslash."""
+    if "\\" not in word:
+        return word
+    out, i = [], 0
+    while i < len(word):
+        if word[i] == "\\" and i + 1 < len(word):
+            out.append(_ESCAPES.get(word[i + 1], word[i : i + 2]))
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return "".join(out)
 
 
 def parse_file(path: str, base_dir: str | None = None, _depth: int = 0) -> list[Statement]:

@@ -29,7 +29,7 @@ from .directives import (
 from .errors import ConfigError
 from .lexer import Statement, parse_file
 from .model import Config, ListenGroup, Listener, Location, Server
-from .values import ListenAddress
+from .values import ListenAddress, compile_regex
 
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "DELETE")
 LOCATION_MODIFIERS = ("=", "~", "~*", "^~")
@@ -53,6 +53,8 @@ class _Loader:
         self.access_logs: dict[tuple[str, str], AccessLog] = {}
         self.formats: dict[str, tuple[LogFormatSpec, Any]] = {}
         self.warnings: list[str] = []
+        # the `listen` statement behind each (server, address), for errors found per address
+        self.listen_stmts: dict[tuple[int, ListenAddress], Statement] = {}
 
     # --- validation --------------------------------------------------------------------
 
@@ -160,10 +162,12 @@ class _Loader:
         own, location_blocks = self.settings(block.block or (), SERVER)
         merged = merge(http, own)
         listens: list[ListenAddress] = []
+        listen_stmts: list[tuple[ListenAddress, Statement]] = []
         for address, stmt in own.get("listen", []):
             if any(a.key == address.key and a.ipv6 == address.ipv6 for a in listens):
                 raise fail(stmt, f"a duplicate listen {address.display()}")
             listens.append(address)
+            listen_stmts.append((address, stmt))
         if not listens:
             listens.append(ListenAddress("", 80, False))
         fallback = self.build_location(merged, "server", "", None, block)
@@ -178,12 +182,16 @@ class _Loader:
             regex = None
             if modifier in ("~", "~*"):
                 try:
-                    regex = re.compile(pattern, re.IGNORECASE if modifier == "~*" else 0)
+                    regex = compile_regex(pattern, re.IGNORECASE if modifier == "~*" else 0)
                 except re.error as exc:
                     raise fail(lb, f'invalid location regex "{pattern}": {exc}') from None
                 if "alias" in loc_own:
                     raise fail(lb, '"alias" is not supported in a regex location')
-            loc = self.build_location(merge(merged, loc_own), modifier, pattern, regex, lb)
+            loc_settings = merge(merged, loc_own)
+            if "return" in own:
+                # nginx runs a server's `return` before any location is chosen: it always wins
+                loc_settings["return"] = own["return"]
+            loc = self.build_location(loc_settings, modifier, pattern, regex, lb)
             if modifier == "=":
                 if pattern in exact:
                     raise fail(lb, f'duplicate location "{pattern}"')
@@ -196,7 +204,7 @@ class _Loader:
                 prefixes.append(loc)
         prefixes.sort(key=lambda loc: len(loc.pattern), reverse=True)
         header_count, header_size = merged.get("large_client_header_buffers", (4, 8192))
-        return Server(
+        server = Server(
             names=own.get("server_name", ("",)),
             listens=tuple(listens),
             file=block.file,
@@ -209,6 +217,9 @@ class _Loader:
             prefixes=tuple(prefixes),
             regexes=tuple(regexes),
         )
+        for address, stmt in listen_stmts:
+            self.listen_stmts[(id(server), address)] = stmt
+        return server
 
     def location_args(self, lb: Statement) -> tuple[str, str]:
         args = lb.arg_texts()
@@ -264,6 +275,8 @@ class _Loader:
             open_file_cache=s.get("open_file_cache", DIRECTIVES["open_file_cache"].default),
             open_file_cache_valid=s.get("open_file_cache_valid", 1.0),
             return_=s.get("return"),
+            upload_store=self.absolute(s["upload_store"]) if s.get("upload_store") else None,
+            upload_store_real=os.path.realpath(self.absolute(s["upload_store"])) if s.get("upload_store") else None,
         )
 
     def build_access_logs(self, specs: list[tuple[AccessLogSpec, Statement]] | None) -> tuple[AccessLog, ...]:
@@ -291,7 +304,8 @@ class _Loader:
         by_address: dict[tuple[str, int, bool], list[tuple[Server, ListenAddress, Statement | None]]] = {}
         for server in servers:
             for address in server.listens:
-                by_address.setdefault((address.host, address.port, address.ipv6), []).append((server, address, None))
+                stmt = self.listen_stmts.get((id(server), address))
+                by_address.setdefault((address.host, address.port, address.ipv6), []).append((server, address, stmt))
         groups: dict[tuple[str, int, bool], ListenGroup] = {}
         for key, members in by_address.items():
             groups[key] = self.build_group(members)
@@ -311,8 +325,10 @@ class _Loader:
         servers = [m[0] for m in members]
         defaults = [m for m in members if m[1].default_server]
         if len(defaults) > 1:
-            second = defaults[1][0]
-            raise ConfigError(second.file, second.line, f"a duplicate default server for {defaults[1][1].display()}")
+            server, address, stmt = defaults[1]
+            # at the second `listen ... default_server`, as nginx reports it
+            file, line = (stmt.file, stmt.line) if stmt is not None else (server.file, server.line)
+            raise ConfigError(file, line, f"a duplicate default server for {address.display()}")
         default = defaults[0][0] if defaults else servers[0]
         exact: dict[str, Server] = {}
         front: list[tuple[str, Server]] = []
@@ -321,7 +337,7 @@ class _Loader:
         for server in servers:
             for name in server.names:
                 if name.startswith("~"):
-                    regex.append((re.compile(name[1:], re.IGNORECASE), server))
+                    regex.append((compile_regex(name[1:], re.IGNORECASE), server))
                 elif name.startswith("*."):
                     front.append((name[1:], server))
                 elif name.startswith("."):

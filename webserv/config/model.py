@@ -48,7 +48,8 @@ class Location:
     # later features: CGI, uploads, the lifecycle status page and metrics
     cgi: Mapping[str, str | None] = field(default_factory=dict)  # ".py" -> interpreter or None
     cgi_timeout: float = 30.0
-    upload_store: str | None = None
+    upload_store: str | None = None  # absolute
+    upload_store_real: str | None = None
     status: bool = False
     metrics: bool = False
 

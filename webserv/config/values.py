@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 _SIZE = re.compile(r"^(\d+)([kKmMgG]?)$")
 _SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_BLANK_AFTER_UNIT = re.compile(r"(?<=[a-zA-Z])[ \t]+")
 _TIME_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|M|y)?")
 _TIME_UNITS = {
     None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0,
@@ -23,17 +24,35 @@ def parse_size(text: str) -> int | None:
 
 
 def parse_time(text: str) -> float | None:
-    """nginx times: "30", "30s", "500ms", "1m30s"; a bare number is seconds."""
+    """nginx times: "30", "30s", "500ms", "1m30s", "1h 30m"; a bare number is seconds.
+
+    As in nginx, units go from the largest down, each at most once: "1s1h" is a mistake.
+    """
+    text = _BLANK_AFTER_UNIT.sub("", text)  # "1h 30m"; a blank elsewhere stays invalid
     if not text:
         return None
-    pos, total = 0, 0.0
+    pos, total, last_scale = 0, 0.0, float("inf")
     while pos < len(text):
         m = _TIME_PART.match(text, pos)
         if not m or m.end() == pos:
             return None
-        total += int(m.group(1)) * _TIME_UNITS[m.group(2)]
+        scale = _TIME_UNITS[m.group(2)]
+        if m.group(2) is not None:
+            if scale >= last_scale:
+                return None
+            last_scale = scale
+        total += int(m.group(1)) * scale
         pos = m.end()
     return total
+
+
+# PCRE's named group "(?<name>...)", the form nginx's docs use; Python spells it "(?P<name>...)"
+_PCRE_NAMED_GROUP = re.compile(r"(?<!\\)\(\?<(?=[A-Za-z_])")
+
+
+def compile_regex(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """A `location ~` or `server_name ~` regex; raises re.error."""
+    return re.compile(_PCRE_NAMED_GROUP.sub("(?P<", pattern), flags)
 
 
 def parse_flag(text: str) -> bool | None:
@@ -82,7 +101,7 @@ def parse_listen_address(text: str) -> tuple[str, int, bool] | str:
     else:
         host, _, port_text = text.partition(":")
         port_text = port_text or "80"
-        if host == "*":
+        if host in ("*", "0.0.0.0"):  # one address: "listen 80" and "0.0.0.0:80" are duplicates
             host = ""
         ipv6 = False
         if not host and text.startswith(":"):

@@ -30,13 +30,13 @@ def listing(ex: Exchange, directory: str) -> Response:
     except OSError as exc:
         raise HttpError(403, f'opendir() "{directory}" failed ({exc.strerror})') from None
     entries.sort()
-    title = html.escape(ex.path, quote=False)
+    title = _escape(ex.path)
     lines = [
         f"<html>\r\n<head><title>Index of {title}</title></head>\r\n<body>\r\n"
         f"<h1>Index of {title}</h1><hr><pre>"
     ]
-    if ex.path != "/":
-        lines.append('<a href="../">../</a>\r\n')
+    # nginx prints the parent link even at "/" (a browser resolves it to "/" again)
+    lines.append('<a href="../">../</a>\r\n')
     for _, name, is_dir, size, mtime in entries:
         shown = name + ("/" if is_dir else "")
         href = quote(name, errors="surrogateescape") + ("/" if is_dir else "")
@@ -45,9 +45,14 @@ def listing(ex: Exchange, directory: str) -> Response:
         stamp = time.strftime("%d-%b-%Y %H:%M", time.gmtime(mtime))
         size_text = "-" if is_dir else str(size)
         lines.append(
-            f'<a href="{html.escape(href)}">{html.escape(text, quote=False)}</a>'
+            f'<a href="{html.escape(href)}">{_escape(text)}</a>'
             f"{pad}{stamp} {size_text:>19}\r\n"
         )
     lines.append("</pre><hr></body>\r\n</html>\r\n")
     body = "".join(lines).encode("utf-8", "surrogateescape")
     return Response(200, b"Content-Type: text/html; charset=utf-8\r\n", body)
+
+
+def _escape(text: str) -> str:
+    """nginx's ngx_escape_html: <, >, & and " (not the apostrophe, which html.escape takes)."""
+    return html.escape(text, quote=False).replace('"', "&quot;")

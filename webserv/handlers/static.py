@@ -81,13 +81,15 @@ def content_type(ex: Exchange, name: str) -> str:
 
 def file_response(ex: Exchange, entry: OpenFile, name: str | None = None) -> Response:
     loc = ex.location
-    if entry.fields_types is not loc.types:
+    # keyed on the location, not only its types map: two locations can share one map but
+    # differ in default_type, and a cached file reached through both must not mix them
+    if entry.fields_types is not loc:
         ctype = content_type(ex, name or entry.path)
         entry.fields = (
             f"Content-Type: {ctype}\r\nLast-Modified: {entry.last_modified}\r\n"
             f"ETag: {entry.etag}\r\nAccept-Ranges: bytes\r\n"
         ).encode("latin-1")
-        entry.fields_types = loc.types
+        entry.fields_types = loc
     headers = ex.headers
     for name_ in CONDITIONAL:
         if name_ in headers:
@@ -136,7 +138,9 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
         fields = f"Last-Modified: {entry.last_modified}\r\nETag: {entry.etag}\r\n".encode("latin-1")
         return Response(304, fields, length=None)
     range_header = ex.header(b"range")
-    if range_header is None or ex.method != "GET":
+    # an empty file has no byte a range could describe (a suffix range on it is even
+    # "satisfiable" by RFC 9110 §14.1.1 with nothing to send): answer 200, as nginx does
+    if range_header is None or ex.method != "GET" or entry.size == 0:
         return Response(200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size)
     if_range = ex.header(b"if-range")
     if if_range is not None:

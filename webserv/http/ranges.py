@@ -38,10 +38,11 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]] | str | None:
             first, last = max(0, size - suffix), size - 1
         else:
             first = int(first_text)
-            last = int(last_text) if last_text else size - 1
-            if last < first:
+            # only an explicit last before first is invalid syntax; "20-" on a 20-byte file
+            # is valid but unsatisfiable (416), not a header to ignore
+            if last_text and int(last_text) < first:
                 return None
-            last = min(last, size - 1)
+            last = min(int(last_text), size - 1) if last_text else size - 1
         if first < size and first <= last:
             ranges.append((first, last))
     if not ranges:

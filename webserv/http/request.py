@@ -86,7 +86,8 @@ class Exchange:
     __slots__ = (
         "conn", "method", "raw_target", "path", "query", "version", "minor", "headers",
         "host", "server", "location", "status", "body_bytes_sent", "bytes_sent", "start",
-        "keep_alive", "head", "body_received", "error", "redirects", "body",
+        "keep_alive", "head", "body_received", "error", "redirects", "body", "queued",
+        "expect_continue",
     )
 
     def __init__(self, conn: Any, start: float) -> None:
@@ -110,7 +111,9 @@ class Exchange:
         self.body_received = 0
         self.error: HttpError | None = None  # found while parsing; answered in turn
         self.redirects = 0  # internal redirects (error_page), to stop loops
-        self.body: Any = None  # where the request body goes, when a handler takes it
+        self.body: Any = None  # RequestBody, when a handler reads the body as it arrives
+        self.queued = False  # started (or queued) before its body had arrived
+        self.expect_continue = False  # "100 Continue" is owed when answering starts
 
     @property
     def target(self) -> str:

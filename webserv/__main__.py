@@ -68,7 +68,8 @@ def _run(config) -> int:
         asyncio.run(serve(config))
     except BindError as exc:
         print(f"webserv: [emerg] {exc}", file=sys.stderr)
-        error_log.log("emerg", str(exc))
+        if error_log.fd > 2:  # a log file: the operator looks there too
+            error_log.log("emerg", str(exc))
         return 1
     except KeyboardInterrupt:
         pass

@@ -336,13 +336,16 @@ class Connection(ResponseWriter, asyncio.Protocol):
         """
         headers = ex.headers
         length = headers.get(b"content-length")
-        err = dispatch.check_request(ex, has_body=True)
-        if err is not None:
-            err.close = True
-            raise err
-        limit = loc.client_max_body_size
+        limit = loc.client_max_body_size  # first, as nginx does when it picks the location
         if length is not None and limit and int(length) > limit:
             raise HttpError(413, f"client intended to send too large body: {int(length)} bytes", close=True)
+        err = dispatch.check_request(ex, has_body=True)
+        if err is not None:
+            if length is not None and int(length) == 0 and b"transfer-encoding" not in headers:
+                ex.error = err  # nothing to leave unread: the connection can go on
+                return
+            err.close = True
+            raise err
         expect = headers.get(b"expect")
         if expect is not None:
             if expect.lower() != b"100-continue":

@@ -15,7 +15,7 @@ from .http.errors import HttpError
 from .http.request import Exchange, normalize_path, split_target
 from .http.response import Response
 from .http.status import NO_BODY, default_page
-from .handlers import static, upload
+from .handlers import cgi, static, upload
 from .logs import error_log
 
 # statuses after which nginx never keeps the connection: the request's framing is suspect
@@ -32,11 +32,12 @@ def check_request(ex: Exchange, has_body: bool) -> HttpError | None:
     if loc.return_ is not None:
         return None
     method = ex.method
+    if loc.cgi and cgi.match(ex):
+        if method not in loc.allow_methods:
+            return _not_allowed(ex)
+        return cgi.precheck(ex)
     if method not in loc.allow_methods:
-        if method not in KNOWN_METHODS:
-            return HttpError(501, f'method "{method}" is not implemented')
-        return HttpError(405, f'method "{method}" not allowed in {loc.describe()}',
-                         fields=f"Allow: {loc.allow_header}\r\n".encode())
+        return _not_allowed(ex)
     if method in ("POST", "PUT"):
         if not has_body:
             return HttpError(411, f"{method} without Content-Length or Transfer-Encoding")
@@ -44,15 +45,27 @@ def check_request(ex: Exchange, has_body: bool) -> HttpError | None:
     return None
 
 
+def _not_allowed(ex: Exchange) -> HttpError:
+    if ex.method not in KNOWN_METHODS:
+        return HttpError(501, f'method "{ex.method}" is not implemented')
+    loc = ex.location
+    return HttpError(405, f'method "{ex.method}" not allowed in {loc.describe()}',
+                     fields=f"Allow: {loc.allow_header}\r\n".encode())
+
+
 def takes_body(ex: Exchange) -> bool:
     """Whether the handler reads the request body as it arrives (else it is discarded)."""
-    return ex.location.return_ is None and ex.method in ("POST", "PUT")
+    if ex.location.return_ is not None:
+        return False
+    return ex.cgi is not None or ex.method in ("POST", "PUT")
 
 
 def handle(ex: Exchange) -> Response | Awaitable[Response]:
     loc = ex.location
     if loc.return_ is not None:
         return answer_return(ex)
+    if ex.cgi is not None or (loc.cgi and cgi.match(ex)):
+        return cgi.run(ex)
     method = ex.method
     if method == "GET" or method == "HEAD":
         return static.serve(ex)
@@ -62,7 +75,7 @@ def handle(ex: Exchange) -> Response | Awaitable[Response]:
         return upload.put(ex)
     if method == "DELETE":
         return upload.delete(ex)
-    raise HttpError(405, f'method "{method}" not allowed', fields=f"Allow: {loc.allow_header}\r\n".encode())
+    raise _not_allowed(ex)
 
 
 def answer_return(ex: Exchange) -> Response:

@@ -84,7 +84,9 @@ def lookup(name: str) -> tuple[str, bool] | None:
 
 def _header(x: Any, name: bytes) -> str:
     value = x.headers.get(name)
-    return value.decode("latin-1") if value is not None else ""
+    # UTF-8 with surrogateescape, like every text that ends in a log or a body: it encodes
+    # back to the very bytes received (latin-1 here turned "é" into "Ã©" in escape=json logs)
+    return value.decode("utf-8", "surrogateescape") if value is not None else ""
 
 
 def _arg(x: Any, name: str) -> str:

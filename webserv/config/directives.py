@@ -390,3 +390,18 @@ directive("return", frozenset({SERVER, LOCATION}), 1, 2, _return,
 directive("upload_store", HSL, 1, 1, _path, syntax="upload_store DIR;", default_text="none",
           doc="Where POST (forms and raw bodies) and PUT write, and DELETE removes, for this "
           "location; created at start if missing. Without it, writing methods get 403.")
+
+
+def _cgi(stmt: Statement, args: list[str]) -> tuple[str, str | None]:
+    ext = args[0]
+    if not ext.startswith(".") or len(ext) < 2 or "/" in ext:
+        raise fail(stmt, f'invalid CGI extension "{ext}", it must look like ".py"')
+    return (ext, args[1] if len(args) > 1 else None)
+
+
+directive("cgi", HSL, 1, 2, _cgi, multi=True, syntax="cgi EXT [INTERPRETER];", default_text="none",
+          doc="Run files ending in EXT as CGI scripts (RFC 3875), with INTERPRETER if given "
+          "(`cgi .py /usr/bin/python3;`), else directly (they must be executable). Repeatable.")
+directive("cgi_timeout", HSL, 1, 1, _time, default=30.0, syntax="cgi_timeout TIME;",
+          default_text="30s", doc="A script still running after TIME is killed (its whole "
+          "process group): 504 before its header section, an aborted response after.")

@@ -141,6 +141,7 @@ class _Loader:
             servers=tuple(servers),
             listeners=self.build_listeners(servers),
             access_logs=tuple(self.access_logs.values()),
+            warnings=tuple(self.warnings),
         )
 
     def absolute(self, path: str) -> str:
@@ -275,9 +276,21 @@ class _Loader:
             open_file_cache=s.get("open_file_cache", DIRECTIVES["open_file_cache"].default),
             open_file_cache_valid=s.get("open_file_cache_valid", 1.0),
             return_=s.get("return"),
+            cgi=self.cgi_map(s.get("cgi", [])),
+            cgi_timeout=s.get("cgi_timeout", 30.0),
             upload_store=self.absolute(s["upload_store"]) if s.get("upload_store") else None,
             upload_store_real=os.path.realpath(self.absolute(s["upload_store"])) if s.get("upload_store") else None,
         )
+
+    def cgi_map(self, entries: list[tuple[tuple[str, str | None], Statement]]) -> dict[str, str | None]:
+        cgi: dict[str, str | None] = {}
+        for (ext, interpreter), stmt in entries:
+            if ext in cgi:
+                raise fail(stmt, f'duplicate cgi extension "{ext}"')
+            if interpreter is not None and not os.path.isabs(interpreter):
+                interpreter = self.absolute(interpreter)
+            cgi[ext] = interpreter
+        return cgi
 
     def build_access_logs(self, specs: list[tuple[AccessLogSpec, Statement]] | None) -> tuple[AccessLog, ...]:
         if specs is None:

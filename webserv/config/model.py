@@ -114,3 +114,5 @@ class Config:
     servers: tuple[Server, ...]
     listeners: tuple[Listener, ...]
     access_logs: tuple[Any, ...]  # every distinct logs.AccessLog
+    # what nginx reports as [warn] and still accepts (a server name claimed twice)
+    warnings: tuple[str, ...] = ()

@@ -27,7 +27,7 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]] | str | None:
             continue  # RFC 9110 §5.6.1: empty list elements are allowed
         first_text, dash, last_text = item.partition("-")
         first_text, last_text = first_text.strip(), last_text.strip()
-        if not dash or (first_text and not first_text.isdigit()) or (last_text and not last_text.isdigit()):
+        if not dash or (first_text and not _digits(first_text)) or (last_text and not _digits(last_text)):
             return None
         if not first_text:
             if not last_text:
@@ -48,6 +48,11 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]] | str | None:
     if not ranges:
         return UNSATISFIABLE
     return ranges
+
+
+def _digits(text: str) -> bool:
+    # ASCII only: str.isdigit() also accepts "²" or "١", which int() refuses or misreads
+    return text.isascii() and text.isdigit()
 
 
 def coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:

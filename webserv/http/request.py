@@ -87,7 +87,7 @@ class Exchange:
         "conn", "method", "raw_target", "path", "query", "version", "minor", "headers",
         "host", "server", "location", "status", "body_bytes_sent", "bytes_sent", "start",
         "keep_alive", "head", "body_received", "error", "redirects", "body", "queued",
-        "expect_continue",
+        "expect_continue", "cgi",
     )
 
     def __init__(self, conn: Any, start: float) -> None:
@@ -114,6 +114,7 @@ class Exchange:
         self.body: Any = None  # RequestBody, when a handler reads the body as it arrives
         self.queued = False  # started (or queued) before its body had arrived
         self.expect_continue = False  # "100 Continue" is owed when answering starts
+        self.cgi: Any = None  # handlers.cgi.Script, when the path names a CGI script
 
     @property
     def target(self) -> str:

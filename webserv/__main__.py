@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"webserv: configuration file {conf} test failed", file=sys.stderr)
         return 1
     if args.t or args.T:
+        for warning in config.warnings:
+            print(f"webserv: [warn] {warning}", file=sys.stderr)
         print(f"webserv: the configuration file {conf} syntax is ok", file=sys.stderr)
         print(f"webserv: configuration file {conf} test is successful", file=sys.stderr)
         if args.T:
@@ -64,6 +66,8 @@ def _run(config) -> int:
     if config.worker_processes not in (1, "auto"):
         error_log.notice(f"worker_processes {config.worker_processes}: webserv runs one process")
     error_log.notice(f"webserv/{__version__} starting on {loop_name}, config {config.path}")
+    for warning in config.warnings:
+        error_log.warn(warning)
     try:
         asyncio.run(serve(config))
     except BindError as exc:

@@ -254,8 +254,6 @@ class Connection(ResponseWriter, asyncio.Protocol):
         if self.active is None:
             self.timeout_kind = "header"
             self.deadline = self.clock() + self.group.default.client_header_timeout
-        if self.record is not None:
-            self.record.request_begin(self.ex)
 
     def on_url(self, url: bytes) -> None:
         self.url.append(url)
@@ -293,6 +291,8 @@ class Connection(ResponseWriter, asyncio.Protocol):
         if len(url) > self.group.default.header_line_limit:
             raise HttpError(414, "request line too long", close=True)
         ex.raw_target = url
+        if self.record is not None:
+            ex.t_headers = _now()
         headers = ex.headers
         host = headers.get(b"host")
         if host is None and ex.minor == 1 and url[:1] == b"/":
@@ -391,6 +391,8 @@ class Connection(ResponseWriter, asyncio.Protocol):
         self.header_size = 0
         if ex.body is not None:
             ex.body.end()
+        if self.record is not None and ex.body_received:
+            ex.t_body = _now()
         if ex.queued:
             return  # started (or queued) when its header section was complete
         if self.active is None and not self.queue:
@@ -403,7 +405,7 @@ class Connection(ResponseWriter, asyncio.Protocol):
     def start(self, ex: Exchange) -> None:
         self.active = ex
         if self.record is not None:
-            self.record.request_start(ex)
+            ex.t_response = _now()
         if ex.expect_continue and ex.error is None:
             ex.expect_continue = False
             if ex.body is None or not ex.body.error:
@@ -460,10 +462,17 @@ class Connection(ResponseWriter, asyncio.Protocol):
     def finish(self, ex: Exchange) -> None:
         """The response is in the kernel's (or the transport's) hands: log, then go on."""
         loc = ex.location
+        if not ex.keep_alive and not self.closed_by:
+            # decided now, so that $closed_by in this request's log line already knows
+            self.closed_by, self.close_reason = "server", _close_reason(ex)
         for access_log in loc.access_logs:
             access_log.log(ex)
-        if self.record is not None:
-            self.record.request_done(ex)
+        stats = self.worker.stats
+        if stats is not None:
+            now = _now()
+            stats.request_done(ex.status, now - ex.start)
+            if self.record is not None:
+                self.record.request_done(ex, now)
         self.active = None
         self.last_location = loc
         if not ex.keep_alive:
@@ -546,8 +555,6 @@ class Connection(ResponseWriter, asyncio.Protocol):
         if not self.closed_by:
             self.closed_by = "server"
             self.close_reason = reason
-        if self.record is not None:
-            self.record.closing(self)
         if linger and not self.peer_eof and transport.can_write_eof():
             # nginx's lingering close: send FIN, then read and drop what the client still
             # sends, so that unread input does not make the kernel answer with a reset
@@ -568,8 +575,6 @@ class Connection(ResponseWriter, asyncio.Protocol):
         if not self.closed_by:
             self.closed_by = "server"
             self.close_reason = reason
-        if self.record is not None and not self.closed:
-            self.record.closing(self)
         if self.transport is not None:
             self.transport.abort()
 

@@ -15,7 +15,7 @@ from .http.errors import HttpError
 from .http.request import Exchange, normalize_path, split_target
 from .http.response import Response
 from .http.status import NO_BODY, default_page
-from .handlers import cgi, static, upload
+from .handlers import cgi, static, status, upload
 from .logs import error_log
 
 # statuses after which nginx never keeps the connection: the request's framing is suspect
@@ -68,6 +68,10 @@ def handle(ex: Exchange) -> Response | Awaitable[Response]:
         return cgi.run(ex)
     method = ex.method
     if method == "GET" or method == "HEAD":
+        if loc.status:
+            return status.status(ex)
+        if loc.metrics:
+            return status.metrics(ex)
         return static.serve(ex)
     if method == "POST":
         return upload.post(ex)
@@ -87,7 +91,7 @@ def answer_return(ex: Exchange) -> Response:
         return static.redirect(ret.code, text or "", ex.location.server_tokens)
     if text is None:
         if ret.code >= 400:
-            raise HttpError(ret.code, "return")
+            raise HttpError(ret.code)  # asked for: nothing for the error log
         return Response(ret.code)
     ctype = ex.location.default_type
     return Response(ret.code, f"Content-Type: {ctype}\r\n".encode(), text.encode("utf-8", "surrogateescape"))

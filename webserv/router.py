@@ -14,12 +14,14 @@ from .config.model import ListenGroup, Location, Server
 
 MEMO_LIMIT = 4096
 
-_server_memo: dict[tuple[int, str], Server] = {}
-_location_memo: dict[tuple[int, str], Location] = {}
+# keyed by the objects themselves (hashed by identity), not id(): a key holds its group or
+# server alive, so a config dropped by a reload can never lend its id to a new object
+_server_memo: dict[tuple[ListenGroup, str], Server] = {}
+_location_memo: dict[tuple[Server, str], Location] = {}
 
 
 def select_server(group: ListenGroup, host: str) -> Server:
-    key = (id(group), host)
+    key = (group, host)
     server = _server_memo.get(key)
     if server is None:
         server = _find_server(group, host)
@@ -47,7 +49,7 @@ def _find_server(group: ListenGroup, host: str) -> Server:
 
 
 def select_location(server: Server, path: str) -> Location:
-    key = (id(server), path)
+    key = (server, path)
     location = _location_memo.get(key)
     if location is None:
         location = _find_location(server, path)

@@ -16,7 +16,10 @@ from typing import Any
 
 from .config.model import Config, Listener
 from .connection import Connection
+from . import tcpinfo
 from .files import file_cache
+from .lifecycle import Lifecycle
+from .stats import Stats
 from .logs import error_log
 
 STOP_GRACE = 10.0  # seconds in-flight responses get to finish on a graceful stop
@@ -66,12 +69,22 @@ class Worker:
         self.tick = sweep_interval(config)
         self.stop_requested = self.loop.create_future()
         self.stopped = self.loop.create_future()  # stopping, and the last connection closed
-        self.lifecycle: Any = None  # the TCP lifecycle recorder, when instrumentation is on
+        servers = config.servers
+        locations = all_locations(config)
+        # instrumentation exists only where the configuration asks for it
+        wants_stats = any(s.lifecycle for s in servers) or any(loc.metrics or loc.status for loc in locations)
+        self.stats: Stats | None = Stats() if wants_stats else None
+        self.lifecycle: Lifecycle | None = None
+        if any(s.lifecycle for s in servers):
+            self.lifecycle = Lifecycle(max(s.status_history for s in servers), self.stats)
 
     def bind(self) -> None:
         """Open every listening socket before anything else, so a bad address fails fast."""
         for listener in self.config.listeners:
-            self.sockets.append((listener, open_socket(listener)))
+            sock = open_socket(listener)
+            if any(g.default.lifecycle or any(s.lifecycle for s in g.servers) for g in listener.groups.values()):
+                tcpinfo.enable_save_syn(sock)  # the kernel keeps each SYN for us to read once
+            self.sockets.append((listener, sock))
         for loc in all_locations(self.config):
             if loc.upload_store is not None:
                 try:
@@ -82,8 +95,8 @@ class Worker:
     async def start(self) -> None:
         if not self.sockets:
             self.bind()
-        for log in self.config.access_logs:
-            log.file.open()
+        for file in self.config.log_files:
+            file.open()
         for listener, sock in self.sockets:
             server = await self.loop.create_server(
                 lambda listener=listener: Connection(self, listener), sock=sock, backlog=511
@@ -104,14 +117,15 @@ class Worker:
         self.next_id += 1
         conn.id = self.next_id
         self.connections.add(conn)
-        if self.lifecycle is not None:
-            self.lifecycle.opened(conn)
+        if self.lifecycle is not None and conn.group.default.lifecycle:
+            conn.record = self.lifecycle.opened(conn, conn.raw or conn.transport.get_extra_info("socket"))
         return True
 
     def connection_closed(self, conn: Connection) -> None:
         self.connections.discard(conn)
-        if self.lifecycle is not None:
-            self.lifecycle.closed(conn)
+        if conn.record is not None:
+            sock = conn.raw or conn.transport.get_extra_info("socket")
+            self.lifecycle.closed(conn, sock, conn.group.default.lifecycle_log)
         if self.stopping and not self.connections and not self.stopped.done():
             self.stopped.set_result(None)
 
@@ -143,8 +157,8 @@ class Worker:
 
     def reopen_logs(self) -> None:
         error_log.notice("signal USR1 received, reopening logs")
-        for log in self.config.access_logs:
-            log.file.reopen()
+        for file in self.config.log_files:
+            file.reopen()
         if error_log.fd > 2:
             error_log.configure(error_log.path, _level_name(error_log.threshold))
 
@@ -162,8 +176,8 @@ class Worker:
             conn.abort("shutdown")
         if self.sweeper is not None:
             self.sweeper.cancel()
-        for log in self.config.access_logs:
-            log.file.close()
+        for file in self.config.log_files:
+            file.close()
         file_cache.clear()
 
 

@@ -418,3 +418,20 @@ def options_text(decoded: SynInfo | SynOptions | None) -> str:
         else:
             parts.append(kind)
     return ",".join(parts)
+
+
+def field_reader(name: str) -> Callable[[bytes | None], int | None] | None:
+    """A fast reader of one TCP_INFO field (for `$tcpinfo_NAME`), or None if no such field."""
+    if name not in TCP_INFO_FIELDS:
+        return None
+    offset = 0
+    for (entry, fmt), end in zip(_LAYOUT, _ENDS, strict=True):
+        fields = [f for f, _ in _BITFIELDS[entry][1]] if entry in _BITFIELDS else [entry]
+        if name in fields:
+            one = struct.Struct("=" + fmt)
+            if entry in _SPLIT:
+                split = _SPLIT[entry]
+                return lambda raw: split(one.unpack_from(raw, offset)[0])[name] if raw and len(raw) >= end else None
+            return lambda raw: one.unpack_from(raw, offset)[0] if raw and len(raw) >= end else None
+        offset = end
+    return None

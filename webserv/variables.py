@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import tcpinfo
 from .http.dates import http_date_now, iso8601_now, time_local_now
 
 # name -> (expression on x, safe): a safe value never needs escaping (numbers, addresses)
@@ -53,6 +54,57 @@ _PREFIXES: dict[str, Callable[[str], tuple[str, bool] | None]] = {
     "http_": lambda rest: (f"_header(x, {rest.replace('_', '-').lower().encode()!r})", False),
     "arg_": lambda rest: (f"_arg(x, {rest!r})", False),
 }
+
+# --- the TCP lifecycle: kernel numbers in log lines ---------------------------------------
+# $tcpinfo_NAME reads TCP_INFO when the line is written (once per line, however many fields
+# it names), as nginx's $tcpinfo_rtt does; the others come from the connection's record.
+_TCPINFO_READERS: list[Callable[[bytes | None], int | None]] = []
+
+
+def _tcpinfo_variable(field: str) -> tuple[str, bool] | None:
+    reader = tcpinfo.field_reader(field)
+    if reader is None:
+        return None
+    _TCPINFO_READERS.append(reader)
+    return (f"_tcpi(x, {len(_TCPINFO_READERS) - 1})", True)
+
+
+def _tcpi(x: Any, index: int) -> Any:
+    raw = x.tcp_sample
+    if raw is None:
+        conn = x.conn
+        sock = conn.raw or (conn.transport.get_extra_info("socket") if conn.transport else None)
+        raw = x.tcp_sample = tcpinfo.read_tcp_info(sock) if sock is not None else None
+    value = _TCPINFO_READERS[index](raw)
+    return "-" if value is None else value
+
+
+def _record(x: Any, what: str) -> Any:
+    record = x.conn.record
+    if record is None:
+        return "-"
+    if what == "handshake_rtt":
+        value = record.handshake_rtt_us()
+    elif what == "accept_queue_ms":
+        value = record.accept_queue_ms()
+    else:
+        syn = record.syn_info()
+        if syn is None:
+            return "-"
+        value = {"isn": syn["isn"], "ttl": syn["ttl"]}.get(what) if what != "options" else (
+            tcpinfo.options_text(syn).replace(" ", "_") or "-")
+    return "-" if value is None else value
+
+
+_PREFIXES["tcpinfo_"] = _tcpinfo_variable
+_VARIABLES.update({
+    "handshake_rtt": ("_record(x, 'handshake_rtt')", True),
+    "accept_queue_ms": ("_record(x, 'accept_queue_ms')", True),
+    "syn_isn": ("_record(x, 'isn')", True),
+    "syn_ttl": ("_record(x, 'ttl')", True),
+    "syn_options": ("_record(x, 'options')", False),
+    "closed_by": ("(x.conn.closed_by or '-')", True),
+})
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
@@ -191,6 +243,8 @@ def compile_template(template: str, escape: str = "default", newline: bool = Fal
         "_time": time.time,
         "_header": _header,
         "_header_default": _header_default,
+        "_tcpi": _tcpi,
+        "_record": _record,
         "_request_default": _request_default,
         "_arg": _arg,
         "_pid": __import__("os").getpid(),

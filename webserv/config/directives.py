@@ -405,3 +405,26 @@ directive("cgi", HSL, 1, 2, _cgi, multi=True, syntax="cgi EXT [INTERPRETER];", d
 directive("cgi_timeout", HSL, 1, 1, _time, default=30.0, syntax="cgi_timeout TIME;",
           default_text="30s", doc="A script still running after TIME is killed (its whole "
           "process group): 504 before its header section, an aborted response after.")
+
+
+def _history(stmt: Statement, args: list[str]) -> int:
+    value = _positive_int(stmt, args)
+    if value > 100000:
+        raise fail(stmt, f'"status_history" of {value} connections is too many (100000 at most)')
+    return value
+
+
+directive("lifecycle", HS, 1, 1, _flag, default=True, syntax="lifecycle on | off;",
+          default_text="on", doc="Record each connection's TCP lifecycle: the client's SYN "
+          "(TCP_SAVE_SYN) and TCP_INFO at accept and at close. Off: nothing is read from the kernel "
+          "(`$tcpinfo_*` log variables still read TCP_INFO when a line is written, as nginx's do).")
+directive("lifecycle_log", HS, 1, 1, _path, syntax="lifecycle_log PATH | off;", default_text="off",
+          doc="One JSON line per connection at close: SYN, TCP_INFO at accept and close, who "
+          "closed first, and its requests with their timings.")
+directive("status_history", HS, 1, 1, _history, default=200, syntax="status_history N;",
+          default_text="200", doc="How many closed connections the status page keeps.")
+directive("status", LOCATION, 1, 1, _flag, default=False, syntax="status on | off;",
+          default_text="off", doc="A live page of open and recent connections (each drawn from "
+          "SYN to close) and aggregate charts; JSON with `Accept: application/json` or `?format=json`.")
+directive("metrics", LOCATION, 1, 1, _flag, default=False, syntax="metrics on | off;",
+          default_text="off", doc="Prometheus text exposition of connection, request and TCP metrics.")

@@ -141,6 +141,7 @@ class _Loader:
             servers=tuple(servers),
             listeners=self.build_listeners(servers),
             access_logs=tuple(self.access_logs.values()),
+            log_files=tuple(self.log_files.values()),
             warnings=tuple(self.warnings),
         )
 
@@ -217,6 +218,9 @@ class _Loader:
             exact=exact,
             prefixes=tuple(prefixes),
             regexes=tuple(regexes),
+            lifecycle=merged.get("lifecycle", True),
+            lifecycle_log=self.log_file(merged.get("lifecycle_log"), 64 * 1024, 1.0),
+            status_history=merged.get("status_history", 200),
         )
         for address, stmt in listen_stmts:
             self.listen_stmts[(id(server), address)] = stmt
@@ -276,6 +280,8 @@ class _Loader:
             open_file_cache=s.get("open_file_cache", DIRECTIVES["open_file_cache"].default),
             open_file_cache_valid=s.get("open_file_cache_valid", 1.0),
             return_=s.get("return"),
+            status=s.get("status", False),
+            metrics=s.get("metrics", False),
             cgi=self.cgi_map(s.get("cgi", [])),
             cgi_timeout=s.get("cgi_timeout", 30.0),
             upload_store=self.absolute(s["upload_store"]) if s.get("upload_store") else None,
@@ -292,6 +298,17 @@ class _Loader:
             cgi[ext] = interpreter
         return cgi
 
+    def log_file(self, path: str | None, buffer: int, flush: float) -> LogFile | None:
+        """The LogFile for PATH, shared by everything that writes there; None for off."""
+        if path is None or path == "off":
+            return None
+        if path not in ("stderr", "stdout"):
+            path = self.absolute(path)
+        file = self.log_files.get(path)
+        if file is None:
+            file = self.log_files[path] = LogFile(path, buffer, flush)
+        return file
+
     def build_access_logs(self, specs: list[tuple[AccessLogSpec, Statement]] | None) -> tuple[AccessLog, ...]:
         if specs is None:
             specs = [(AccessLogSpec(self.absolute("logs/access.log")), None)]
@@ -303,12 +320,9 @@ class _Loader:
                 return ()
             if spec.format_name not in self.formats:
                 raise fail(stmt, f'unknown log format "{spec.format_name}"')
-            path = spec.path if spec.path in ("stderr", "stdout") else self.absolute(spec.path)
-            key = (path, spec.format_name)
+            file = self.log_file(spec.path, spec.buffer, spec.flush)
+            key = (file.path, spec.format_name)
             if key not in self.access_logs:
-                file = self.log_files.get(path)
-                if file is None:
-                    file = self.log_files[path] = LogFile(path, spec.buffer, spec.flush)
                 self.access_logs[key] = AccessLog(file, self.formats[spec.format_name][1], spec.format_name)
             logs.append(self.access_logs[key])
         return tuple(logs)

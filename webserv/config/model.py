@@ -73,6 +73,9 @@ class Server:
     exact: Mapping[str, Location]
     prefixes: tuple[Location, ...]  # longest first
     regexes: tuple[Location, ...]  # config order
+    lifecycle: bool = True
+    lifecycle_log: Any = None  # logs.LogFile, or None
+    status_history: int = 200
 
     @property
     def primary_name(self) -> str:
@@ -114,5 +117,6 @@ class Config:
     servers: tuple[Server, ...]
     listeners: tuple[Listener, ...]
     access_logs: tuple[Any, ...]  # every distinct logs.AccessLog
+    log_files: tuple[Any, ...] = ()  # every logs.LogFile: access and lifecycle logs
     # what nginx reports as [warn] and still accepts (a server name claimed twice)
     warnings: tuple[str, ...] = ()

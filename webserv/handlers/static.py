@@ -7,6 +7,7 @@ with sendfile. Directory listings are autoindex.py's.
 from __future__ import annotations
 
 import os
+from itertools import pairwise
 from urllib.parse import quote
 
 from ..files import OpenFile, file_cache
@@ -158,7 +159,7 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
         entry.release()
         raise HttpError(416, fields=f"Content-Range: bytes */{entry.size}\r\n".encode())
     assert isinstance(ranges, list)
-    if len(ranges) > 1 and any(b[0] <= a[1] for a, b in zip(sorted(ranges), sorted(ranges)[1:])):
+    if len(ranges) > 1 and any(b[0] <= a[1] for a, b in pairwise(sorted(ranges))):
         ranges = coalesce(ranges)  # overlapping ranges: RFC 9110 §14.2 lets a server merge them
     fields_base = entry.fields.replace(b"Accept-Ranges: bytes\r\n", b"")
     if len(ranges) == 1:

@@ -36,7 +36,8 @@ from . import static
 
 TEMP_PREFIX = ".webserv-upload-"  # hidden from autoindex; removed on every failure
 MAX_FIELD_BYTES = 64 * 1024  # a non-file form field is kept in memory for the summary
-MAX_NAME_BYTES = 200
+MAX_NAME_BYTES = 200  # room left for a "-N" suffix under the usual 255-byte limit
+MAX_EXT_BYTES = 32
 _PROC_FD = "/proc/self/fd/" if os.path.isdir("/proc/self/fd") else None
 
 
@@ -183,13 +184,24 @@ async def _in_thread(func: Any, *args: Any) -> Any:
 def safe_name(client_name: str) -> str:
     """The client's file name reduced to a plain base name: no path, no NUL, no leading dot."""
     name = client_name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if c >= " " and c != "\x7f")
+    # control characters, and lone surrogates (which no file name can be encoded with)
+    name = "".join(c for c in name if c >= " " and c != "\x7f" and not "\ud800" <= c <= "\udfff")
     name = name.strip().lstrip(".").strip()
-    encoded = name.encode("utf-8", "surrogateescape")
-    if len(encoded) > MAX_NAME_BYTES:
+    if len(name.encode()) > MAX_NAME_BYTES:
         stem, ext = os.path.splitext(name)
+        if len(ext.encode()) > MAX_EXT_BYTES:
+            # not an extension worth keeping whole: keeping it made names too long to create
+            stem, ext = name, ""
         name = stem.encode()[: MAX_NAME_BYTES - len(ext.encode())].decode("utf-8", "ignore") + ext
     return name or generated_name("")
+
+
+def _client_file_name(raw: bytes) -> str:
+    """Browsers send UTF-8; an older client may send Latin-1, which decoding cannot fail on."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def generated_name(ext: str) -> str:
@@ -239,6 +251,10 @@ async def post(ex: Exchange) -> Response:
             await _in_thread(pending[0].seal)
         stored = []
         for item in pending:
+            if not item.client_name and item.size == 0:
+                # a file input left empty: browsers still send a part, with filename=""
+                await _in_thread(item.discard)
+                continue
             name = await _in_thread(item.link_new, safe_name(item.client_name))
             stored.append((name, item.size, item.client_name))
         pending.clear()
@@ -280,7 +296,7 @@ async def _read_multipart(
         filename = disposition.get(b"filename")
         part["name"] = name
         if filename is not None:
-            events.append(("open", filename.decode("utf-8", "surrogateescape")))
+            events.append(("open", _client_file_name(filename)))
             part["file"] = True
         else:
             part["file"] = False

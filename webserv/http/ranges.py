@@ -27,7 +27,8 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]] | str | None:
             continue  # RFC 9110 §5.6.1: empty list elements are allowed
         first_text, dash, last_text = item.partition("-")
         first_text, last_text = first_text.strip(), last_text.strip()
-        if not dash or (first_text and not _digits(first_text)) or (last_text and not _digits(last_text)):
+        bad = (first_text and not _digits(first_text)) or (last_text and not _digits(last_text))
+        if not dash or bad:
             return None
         if not first_text:
             if not last_text:

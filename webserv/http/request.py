@@ -87,7 +87,7 @@ class Exchange:
         "conn", "method", "raw_target", "path", "query", "version", "minor", "headers",
         "host", "server", "location", "status", "body_bytes_sent", "bytes_sent", "start",
         "keep_alive", "head", "body_received", "error", "redirects", "body", "queued",
-        "expect_continue", "cgi",
+        "expect_continue", "cgi", "t_headers", "t_body", "t_response", "tcp_sample",
     )
 
     def __init__(self, conn: Any, start: float) -> None:
@@ -115,6 +115,9 @@ class Exchange:
         self.queued = False  # started (or queued) before its body had arrived
         self.expect_continue = False  # "100 Continue" is owed when answering starts
         self.cgi: Any = None  # handlers.cgi.Script, when the path names a CGI script
+        # lifecycle timestamps (time.time()), taken only when instrumentation is on
+        self.t_headers = self.t_body = self.t_response = 0.0
+        self.tcp_sample: bytes | None = None  # TCP_INFO read for this request's log line
 
     @property
     def target(self) -> str:

@@ -1,0 +1,161 @@
+"""Counters and histograms for /metrics and the status page, kept as plain Python numbers.
+
+The hot path only adds to lists (a request costs one index and one bisect); the Prometheus
+objects are built from these numbers when /metrics is scraped, through a custom collector of
+prometheus-client. Per worker process.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+RTT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+QUEUE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+RETRANS_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100)
+RATE_WINDOW = 60  # seconds of connections-per-second history on the status page
+
+
+class Histogram:
+    __slots__ = ("bounds", "counts", "sum", "count")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        out, total = [], 0
+        for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            total += n
+            out.append(("+Inf" if bound == float("inf") else repr(bound), total))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bounds": list(self.bounds), "counts": self.counts, "sum": self.sum, "count": self.count}
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.closed_by = {"client": 0, "server": 0, "reset": 0}
+        self.requests = [0] * 6  # by status class: index 1..5
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.handshake_rtt = Histogram(RTT_BUCKETS)
+        self.accept_queue = Histogram(QUEUE_BUCKETS)
+        self.request_duration = Histogram(DURATION_BUCKETS)
+        self.retransmits = Histogram(RETRANS_BUCKETS)
+        self.open_now = 0
+        self.rate_second = [0] * RATE_WINDOW  # which second each slot counts
+        self.rate_count = [0] * RATE_WINDOW
+
+    def request_done(self, status: int, seconds: float) -> None:
+        self.requests[status // 100 if 100 <= status < 600 else 5] += 1
+        self.request_duration.observe(seconds)
+
+    def connection_opened(self, record: Any) -> None:
+        self.accepted += 1
+        self.open_now += 1
+        second = int(record.accepted)
+        slot = second % RATE_WINDOW
+        if self.rate_second[slot] != second:
+            self.rate_second[slot], self.rate_count[slot] = second, 0
+        self.rate_count[slot] += 1
+        rtt = record.handshake_rtt_us()
+        if rtt is not None:
+            self.handshake_rtt.observe(rtt / 1e6)
+        queued = record.accept_queue_ms()
+        if queued is not None:
+            self.accept_queue.observe(queued / 1e3)
+
+    def connection_closed(self, record: Any) -> None:
+        self.open_now -= 1
+        by = record.closed_by if record.closed_by in self.closed_by else "reset"
+        self.closed_by[by] += 1
+        hot = record.hot_close
+        if hot is not None and hot[0] is not None:
+            self.retransmits.observe(hot[4])
+            self.bytes_out += hot[5]
+            self.bytes_in += hot[6]
+
+    def connections_per_second(self) -> list[tuple[int, int]]:
+        now = int(time.time())
+        by_second = dict(zip(self.rate_second, self.rate_count, strict=True))
+        return [(s, by_second.get(s, 0)) for s in range(now - RATE_WINDOW + 1, now + 1)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "open": self.open_now,
+            "closed_by": self.closed_by,
+            "requests_by_class": {f"{i}xx": self.requests[i] for i in range(1, 6)},
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "handshake_rtt_seconds": self.handshake_rtt.to_json(),
+            "accept_queue_seconds": self.accept_queue.to_json(),
+            "request_duration_seconds": self.request_duration.to_json(),
+            "retransmits_per_connection": self.retransmits.to_json(),
+            "connections_per_second": self.connections_per_second(),
+        }
+
+
+class StatsCollector(Collector):
+    """prometheus-client reads the numbers above only when /metrics is scraped."""
+
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Any]:
+        s = self.stats
+        accepted = CounterMetricFamily("webserv_connections_accepted", "TCP connections accepted")
+        accepted.add_metric([], s.accepted)
+        yield accepted
+        closed = CounterMetricFamily("webserv_connections_closed", "TCP connections closed, by who closed first",
+                                     labels=["closed_by"])
+        for by, n in s.closed_by.items():
+            closed.add_metric([by], n)
+        yield closed
+        gauge = GaugeMetricFamily("webserv_connections_open", "TCP connections open now")
+        gauge.add_metric([], s.open_now)
+        yield gauge
+        requests = CounterMetricFamily("webserv_requests", "HTTP requests answered, by status class",
+                                       labels=["status_class"])
+        for i in range(1, 6):
+            requests.add_metric([f"{i}xx"], s.requests[i])
+        yield requests
+        for name, doc, value in (
+            ("webserv_tcp_bytes_received", "Bytes received, from TCP_INFO at close", s.bytes_in),
+            ("webserv_tcp_bytes_acked", "Bytes sent and acknowledged, from TCP_INFO at close", s.bytes_out),
+        ):
+            counter = CounterMetricFamily(name, doc)
+            counter.add_metric([], value)
+            yield counter
+        for name, doc, hist in (
+            ("webserv_handshake_rtt_seconds", "Handshake RTT measured by the kernel at accept", s.handshake_rtt),
+            ("webserv_accept_queue_wait_seconds", "Time connections waited in the accept queue", s.accept_queue),
+            ("webserv_request_duration_seconds", "From a request's first byte to its response handed to the kernel",
+             s.request_duration),
+            ("webserv_tcp_retransmits_per_connection", "Segments retransmitted per connection", s.retransmits),
+        ):
+            family = HistogramMetricFamily(name, doc)
+            family.add_metric([], hist.cumulative(), hist.sum)
+            yield family
+
+
+def registry_for(stats: Stats) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StatsCollector(stats))
+    return registry

@@ -222,7 +222,9 @@ class Connection(ResponseWriter, asyncio.Protocol):
             status = 501 if token.isalpha() and token.isupper() else 400
             self.fail_parse(HttpError(status, "unknown method", close=True))
         except httptools.HttpParserError as exc:
-            self.fail_parse(HttpError(400, f"malformed request: {exc}", close=True))
+            # llhttp knows HTTP/0.9 to 2.0; any other well-formed version is 505, as nginx says
+            status = 505 if str(exc) == "Invalid HTTP version" else 400
+            self.fail_parse(HttpError(status, f"malformed request: {exc}", close=True))
         finally:
             self.feeding = False
 
@@ -404,8 +406,6 @@ class Connection(ResponseWriter, asyncio.Protocol):
 
     def start(self, ex: Exchange) -> None:
         self.active = ex
-        if self.record is not None:
-            ex.t_response = _now()
         if ex.expect_continue and ex.error is None:
             ex.expect_continue = False
             if ex.body is None or not ex.body.error:
@@ -491,7 +491,10 @@ class Connection(ResponseWriter, asyncio.Protocol):
         if self.closed or self.reading == LINGER:
             return
         if self.queue:
-            self.start(self.queue.popleft())
+            ex = self.queue.popleft()
+            if self.record is not None:
+                ex.t_response = _now()  # it waited: answering starts now, not when it arrived
+            self.start(ex)
             if self.active is not None and self.ex is not self.active:
                 return  # busy answering; input stays held until then
         if self.held:

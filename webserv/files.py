@@ -28,6 +28,7 @@ class OpenFile:
     __slots__ = (
         "path", "fd", "size", "mtime", "ino", "dev", "mtime_ns", "is_dir", "etag",
         "last_modified", "checked", "used", "users", "cached", "fields", "fields_types",
+        "real",
     )
 
     def __init__(self, path: str, fd: int, st: os.stat_result, now: float) -> None:
@@ -48,6 +49,7 @@ class OpenFile:
         self.cached = False
         self.fields = b""  # header lines for a 200, built for the location in fields_types
         self.fields_types: object = None
+        self.real = path  # where the descriptor really points (symlinks resolved)
 
     def release(self) -> None:
         """A response is done with fd: close it unless the cache still holds it."""
@@ -82,7 +84,9 @@ def open_file(path: str, base_real: str, now: float) -> OpenFile:
     except BaseException:
         os.close(fd)
         raise
-    return OpenFile(path, fd, st, now)
+    entry = OpenFile(path, fd, st, now)
+    entry.real = real
+    return entry
 
 
 def _http_error(exc: OSError, path: str) -> HttpError:
@@ -109,6 +113,10 @@ class FileCache:
         entry = self.entries.get(path)
         if entry is not None:
             if now - entry.checked <= valid or self._still_same(entry, now):
+                # one path can be reached through locations with different roots (alias):
+                # an entry opened for one must still stay inside this one's root
+                if not contained(entry.real, base_real):
+                    raise HttpError(403, f'"{path}" resolves to "{entry.real}", outside "{base_real}"')
                 entry.used = now
                 entry.users += 1
                 return entry

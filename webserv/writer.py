@@ -14,6 +14,7 @@ import asyncio
 import errno
 import os
 import socket
+import time
 from typing import Any
 
 from .http.dates import http_date_bytes_now
@@ -56,6 +57,10 @@ class ResponseWriter:
     def send(self, ex: Exchange, response: Response) -> None:
         """Encode the header section and hand the body to the kernel (or start streaming it)."""
         status = ex.status = response.status
+        if self.record is not None and not self.feeding:
+            # answered later than parsed (a handler that waited): the time it starts going
+            # out; an answer given while parsing takes the parse's timestamps instead
+            ex.t_response = time.time()
         if status == 444:
             self.log(ex)
             self.active = None

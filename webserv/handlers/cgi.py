@@ -1,17 +1,380 @@
-"""CGI (RFC 3875): being written — see issue 4."""
+"""CGI (RFC 3875): run a script for a request, stream the body in and its output out.
+
+dispatch.py calls `match` (does the path name a script?), `precheck` (before any body byte
+is read: can it run?) and `run` (the answer). The script gets exactly the meta-variables of
+cgi_env.py, its own directory as working directory and its own process group (cgi_process.py);
+its header section is parsed by cgi_response.py. Output is streamed to the client as it
+comes (chunked, or the script's own Content-Length), never buffered whole. A chunked request
+body is spooled to an unnamed temporary file first, because CONTENT_LENGTH must be known
+before the script starts; a body with a Content-Length is streamed to stdin as it arrives.
+
+cgi_timeout counts from the start of the script: before its header section it is a 504,
+after it the response is aborted (the client sees an unterminated body). The script's whole
+process group is killed on a timeout, a client disconnect or any failure, and every child
+is reaped. This module never blocks the event loop and never touches a socket.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import stat
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator
 from typing import Any
 
+from ..files import contained
+from ..http.errors import HttpError
+from ..http.request import Exchange, normalize_path, split_target
+from ..http.response import Response
+from ..http.status import NO_BODY
+from ..logs import error_log
+from . import static
+from .cgi_env import build_env
+from .cgi_process import Child
+from .cgi_response import HEAD_LIMIT, BadHead, find_end, parse
 
-def match(ex: Any) -> Any:
+MAX_REDIRECTS = 10  # local `Location:` hops before the answer is a 500 (nginx allows 10)
+
+
+class Script:
+    """Where a request's path names a CGI script: found by `match`, checked by `precheck`."""
+
+    __slots__ = (
+        "name",
+        "path_info",
+        "filename",
+        "path_translated",
+        "base",
+        "interpreter",
+        "real",
+        "checked",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        path_info: str,
+        filename: str,
+        path_translated: str,
+        base: str,
+        interpreter: str | None,
+    ) -> None:
+        self.name = name  # SCRIPT_NAME: the URI path of the script
+        self.path_info = path_info  # PATH_INFO: what follows it in the path
+        self.filename = filename  # SCRIPT_FILENAME
+        self.path_translated = path_translated
+        self.base = base  # the real root the script must stay in
+        self.interpreter = interpreter
+        self.real = filename  # symlinks resolved by precheck: what is executed
+        self.checked = False
+
+
+def match(ex: Exchange) -> Script | None:
+    """The script the path names (the first segment ending in a `cgi` extension), or None."""
+    script = ex.cgi
+    if script is not None:
+        return script
+    path = ex.path
+    end, ext = -1, ""
+    for candidate in ex.location.cgi:
+        start = 1
+        while True:
+            i = path.find(candidate, start)
+            if i < 0:
+                break
+            stop = i + len(candidate)
+            # a whole segment, longer than the extension itself ("/.py" is not a script)
+            if (stop == len(path) or path[stop] == "/") and path[i - 1] != "/":
+                if end < 0 or stop < end:
+                    end, ext = stop, candidate
+                break
+            start = i + 1
+    if end < 0:
+        return None
+    name, path_info = path[:end], path[end:]
+    ex.path = name  # static.resolve maps ex.path through root or alias
+    try:
+        filename, base = static.resolve(ex)
+    finally:
+        ex.path = path
+    loc = ex.location
+    translated = loc.root + path_info if path_info else ""
+    script = ex.cgi = Script(name, path_info, filename, translated, base, loc.cgi[ext])
+    return script
+
+
+def precheck(ex: Exchange) -> HttpError | None:
+    """Can the script run? Only `stat`s and `access`: it is called before the body is read."""
+    script = match(ex)
+    if script is None or script.checked:
+        return None
+    script.checked = True
+    path = script.filename
+    if "\x00" in path:
+        return HttpError(404, "NUL in CGI script path")
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return HttpError(404, f'CGI script "{path}" not found')
+    except OSError as exc:
+        return HttpError(403, f'CGI script "{path}": stat() failed ({exc.strerror})')
+    if stat.S_ISDIR(st.st_mode):
+        return HttpError(403, f'CGI script "{path}" is a directory')
+    if not stat.S_ISREG(st.st_mode):
+        return HttpError(403, f'CGI script "{path}" is not a regular file')
+    real = os.path.realpath(path)
+    if not contained(real, script.base):
+        return HttpError(403, f'CGI script "{path}" resolves to "{real}", outside "{script.base}"')
+    script.real = real  # executed by this name, so a symlink swapped in later cannot escape
+    interpreter = script.interpreter
+    if interpreter is None:
+        if not os.access(real, os.X_OK):
+            return HttpError(
+                502,
+                f'CGI script "{path}" is not executable and no '
+                f"interpreter is configured for it (cgi EXT INTERPRETER;)",
+            )
+    elif not os.access(interpreter, os.X_OK):
+        why = "not found" if not os.path.exists(interpreter) else "not executable"
+        return HttpError(502, f'CGI interpreter "{interpreter}" for "{path}" is {why}')
     return None
 
 
-def precheck(ex: Any) -> Any:
-    return None
+async def run(ex: Exchange) -> Response:
+    """Run the script; follow local redirects (`Location: /path`) as GETs, a few at most."""
+    script = match(ex)
+    body = ex.body
+    for _ in range(MAX_REDIRECTS):
+        assert script is not None
+        err = precheck(ex)
+        if err is not None:
+            raise err
+        result = await _run_script(ex, script, body)
+        if isinstance(result, Response):
+            return result
+        _reroute(ex, result)
+        body = None  # the body was the first script's
+        script = match(ex) if ex.location.cgi else None
+        if script is None:
+            from .. import dispatch  # dispatch imports this module
+
+            response = dispatch.handle(ex)
+            return response if isinstance(response, Response) else await response
+    raise HttpError(
+        500, f'more than {MAX_REDIRECTS} CGI internal redirects for "{ex.request_line}"'
+    )
 
 
-async def run(ex: Any) -> Any:
-    raise NotImplementedError
+def _reroute(ex: Exchange, location: bytes) -> None:
+    """RFC 3875 §6.2.2: answer as if the client had asked for `location` (GET, HEAD stays)."""
+    raw_path, query, _ = split_target(location)
+    try:
+        ex.path = normalize_path(raw_path)
+    except HttpError:
+        raise HttpError(502, f"CGI sent an invalid local Location {location[:200]!r}") from None
+    ex.query = query.decode("latin-1")
+    from .. import router
+
+    ex.location = router.select_location(ex.server, ex.path)
+    ex.cgi = None
+    if ex.method != "HEAD":
+        ex.method = "GET"
+
+
+async def _run_script(ex: Exchange, script: Script, body: Any) -> Response | bytes:
+    """One script run: a Response, or the path of a local redirect."""
+    loc = ex.location
+    loop = asyncio.get_running_loop()
+    spool = -1
+    length: int | None = None
+    if body is not None:
+        length = body.length
+        if length is None:
+            spool, length = await _spool(body)
+    stdin: Any = subprocess.DEVNULL
+    if spool >= 0:
+        stdin = spool
+    elif length:
+        stdin = subprocess.PIPE
+    env = build_env(ex, script, length)
+    argv = [script.real] if script.interpreter is None else [script.interpreter, script.real]
+    conn_id = ex.conn.id
+    try:
+        child = await Child.spawn(
+            argv, os.path.dirname(script.real), env, stdin, script.name, conn_id
+        )
+    except OSError as exc:
+        raise HttpError(
+            502, f'CGI "{script.name}" could not be started: {exc.strerror or exc}'
+        ) from None
+    finally:
+        if spool >= 0:
+            os.close(spool)  # the script has its own descriptor of the file
+    deadline = loop.time() + loc.cgi_timeout
+    if stdin is subprocess.PIPE:
+        child.feed(body)
+    try:
+        head, rest = await _read_head(child, script, deadline)
+        if head.local_redirect:
+            child.release(deadline)
+            return head.location  # type: ignore[return-value]
+        status = head.status
+        fields = head.fields
+        if ex.head or status in NO_BODY:
+            child.release(deadline)  # the script runs its course; its output is dropped
+            return _bodiless(status, fields, head.length)
+        if head.content_type is None:
+            if not rest:
+                rest = await _next_output(child, script, deadline)
+            if rest:
+                raise HttpError(502, f'CGI "{script.name}" sent a body without Content-Type')
+            child.release(deadline)
+            return Response(status, fields)
+        if head.length == 0:
+            child.release(deadline)
+            return Response(status, fields)
+        stream = _output(child, rest, head.length, deadline, script.name, conn_id)
+        return Response(status, fields, stream=stream, length=head.length)
+    except BaseException as exc:
+        # a timeout, a client gone (CancelledError), a bad header section: no more script
+        child.kill(_why(exc))
+        if child.failure is not None and isinstance(exc, HttpError) and exc.status == 502:
+            raise child.failure from None  # the body failed first (408, client gone)
+        raise
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.CancelledError):
+        return "the client went away"
+    if isinstance(exc, HttpError):
+        return f"answered {exc.status}"
+    return repr(exc)
+
+
+def _bodiless(status: int, fields: bytes, length: int | None) -> Response:
+    response = Response(status, fields)
+    response.length = length  # HEAD: the length a GET would have, or none (it would be chunked)
+    return response
+
+
+async def _next_output(child: Child, script: Script, deadline: float) -> bytes:
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await child.read()
+    except TimeoutError:
+        raise HttpError(504, f'CGI "{script.name}" timed out (cgi_timeout)') from None
+
+
+async def _read_head(child: Child, script: Script, deadline: float) -> tuple[Any, bytes]:
+    """The parsed header section and the body bytes read with it; HttpError 502 / 504."""
+    buf = b""
+    try:
+        async with asyncio.timeout_at(deadline):
+            while True:
+                data = await child.read()
+                if not data:
+                    code = await child.exited
+                    raise HttpError(
+                        502,
+                        f'CGI "{script.name}" exited with status {code} '
+                        f"before its header section was complete ({len(buf)} bytes)",
+                    )
+                searched = len(buf)
+                buf += data
+                end = find_end(buf, searched)
+                if end is not None:
+                    break
+                if len(buf) > HEAD_LIMIT:
+                    raise HttpError(
+                        502, f'CGI "{script.name}" header section exceeds {HEAD_LIMIT} bytes'
+                    )
+    except TimeoutError:
+        raise HttpError(
+            504,
+            f'CGI "{script.name}" (pid {child.pid}) sent no header section '
+            "within cgi_timeout: its process group is killed",
+        ) from None
+    try:
+        head = parse(buf[: end[0]])
+    except BadHead as exc:
+        raise HttpError(
+            502, f'CGI "{script.name}" sent a malformed header section: {exc}'
+        ) from None
+    return head, buf[end[1] :]
+
+
+async def _output(
+    child: Child, first: bytes, length: int | None, deadline: float, label: str, conn_id: int
+) -> AsyncIterator[bytes]:
+    """The script's stdout after its header section, as it comes; `length` bytes if given.
+
+    Raising ends the response abnormally: the writer aborts the connection, so a client
+    can tell a cut body from a whole one.
+    """
+    sent = 0
+    clean = False
+    try:
+        data = first
+        while True:
+            if data:
+                if length is not None and sent + len(data) >= length:
+                    yield data[: length - sent]
+                    break  # all that was announced: whatever follows is dropped
+                sent += len(data)
+                yield data
+            try:
+                async with asyncio.timeout_at(deadline):
+                    data = await child.read()
+            except TimeoutError:
+                error_log.error(
+                    f'CGI "{label}" (pid {child.pid}) timed out (cgi_timeout) '
+                    f"mid-response after {sent} bytes: connection aborted",
+                    conn_id,
+                )
+                raise CgiAborted("cgi_timeout mid-response") from None
+            if not data:
+                if child.failure is not None:
+                    raise CgiAborted(f"request body failed: {child.failure!r}")
+                if length is not None:
+                    error_log.error(
+                        f'CGI "{label}" ended after {sent} of the {length} bytes '
+                        f"of its Content-Length: connection aborted",
+                        conn_id,
+                    )
+                    raise CgiAborted("short body")
+                break
+        clean = True
+    finally:
+        if clean:
+            child.release(deadline)
+        else:
+            child.kill("the response did not complete")
+
+
+class CgiAborted(Exception):
+    """The response cannot be completed; the connection is aborted."""
+
+
+async def _spool(body: Any) -> tuple[int, int]:
+    """A chunked body into an unnamed temporary file: (descriptor at offset 0, length)."""
+    loop = asyncio.get_running_loop()
+    fd, name = tempfile.mkstemp(prefix="webserv-cgi-body-")
+    os.unlink(name)
+    size = 0
+    try:
+        async for chunk in body:
+            await loop.run_in_executor(None, _write_all, fd, chunk)
+            size += len(chunk)
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, size
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -42,7 +42,10 @@ def serve(ex: Exchange) -> Response:
         return file_response(ex, entry)
     entry.release()
     if not ex.path.endswith("/"):
-        location = ex.path + "/" + ("?" + ex.query if ex.query else "")
+        # ex.path is decoded: a "?", "#" or "%" in a directory's name must be encoded again,
+        # or "/a%3Fb" would redirect to the path "/a" with the query "b/"
+        path = quote(ex.path, safe=_PATH_SAFE, errors="surrogateescape")
+        location = path + "/" + ("?" + ex.query if ex.query else "")
         return redirect(301, location, loc.server_tokens)
     for name in loc.index:
         try:
@@ -70,6 +73,8 @@ def redirect(status: int, location: str, tokens: bool = True) -> Response:
 # characters that may stand in a URL as they are; everything else (CR, LF, spaces, non-ASCII)
 # is percent-encoded, so a redirect can never split the header section
 _URL_SAFE = "/:?#[]@!$&'()*+,;=-._~%"
+# RFC 3986 pchar and "/": what a decoded path may keep as it is in a URL
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 def content_type(ex: Exchange, name: str) -> str:

@@ -56,6 +56,8 @@ def write_target(ex: Exchange) -> tuple[str, str, str]:
         base_real = loc.upload_store_real
     else:
         path, base_real = static.resolve(ex)
+    if "\x00" in path:
+        raise HttpError(404, "NUL in path")  # as the file layer answers a GET of it
     directory, name = os.path.split(path)
     return directory, name, base_real
 
@@ -83,10 +85,10 @@ def precheck(ex: Exchange) -> HttpError | None:
     if loc.upload_store is None:
         return HttpError(403, f"{ex.method} to {loc.describe()}, which has no upload_store")
     if ex.method == "PUT":
-        directory, name, base = write_target(ex)
-        if not name or ex.path.endswith("/"):
-            return HttpError(409, f'PUT to a directory path "{ex.path}"')
         try:
+            directory, name, base = write_target(ex)
+            if not name or ex.path.endswith("/"):
+                return HttpError(409, f'PUT to a directory path "{ex.path}"')
             fd = open_directory(directory, base)
         except HttpError as exc:
             return exc
@@ -96,6 +98,8 @@ def precheck(ex: Exchange) -> HttpError | None:
                 return HttpError(409, f'PUT onto the directory "{ex.path}"')
         except FileNotFoundError:
             pass
+        except OSError as exc:  # ENAMETOOLONG: refused now, not as a 500 after the body
+            return HttpError(400 if exc.errno == errno.ENAMETOOLONG else 403, f'stat() "{name}" failed ({exc.strerror})')
         finally:
             os.close(fd)
     elif ex.method == "POST":
@@ -386,6 +390,10 @@ def _summary(ex: Exchange, stored: list[tuple[str, int, str]], fields: dict[str,
 
 
 def delete(ex: Exchange) -> Response:
+    loc = ex.location
+    if loc.upload_store is None:
+        # DELETE writes too: without an upload_store nothing under the root may be removed
+        raise HttpError(403, f"DELETE in {loc.describe()}, which has no upload_store")
     directory, name, base = write_target(ex)
     if not name or ex.path.endswith("/"):
         raise HttpError(409, f'DELETE of a directory "{ex.path}"')
@@ -397,11 +405,21 @@ def delete(ex: Exchange) -> Response:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         if stat.S_ISDIR(st.st_mode):
             raise HttpError(409, f'DELETE of the directory "{ex.path}" (not recursive)')
+        if stat.S_ISLNK(st.st_mode):
+            # a GET of this name is refused when the link leads out of the store (files.py);
+            # DELETE answers the same, rather than removing what the operator put there
+            dir_real = os.readlink(_PROC_FD + str(dir_fd)) if _PROC_FD else os.path.realpath(directory)
+            if not contained(os.path.realpath(os.path.join(dir_real, name)), base):
+                raise HttpError(403, f'"{os.path.join(directory, name)}" links outside "{base}"')
         os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
         raise HttpError(404, f'"{os.path.join(directory, name)}" does not exist') from None
     except PermissionError as exc:
         raise HttpError(403, f"unlink failed ({exc.strerror})") from None
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        raise HttpError(404, f'"{name[:64]}..." is too long a name') from None
     finally:
         os.close(dir_fd)
     file_cache.forget(os.path.join(directory, name))

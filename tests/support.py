@@ -43,8 +43,14 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
 
 
 class RunningServer:
-    def __init__(self, tmp: Path, conf_text: str, files: dict[str, str | bytes] | None = None,
-                 ports: int = 1, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        conf_text: str,
+        files: dict[str, str | bytes] | None = None,
+        ports: int = 1,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.tmp = tmp
         self.root = tmp / "www"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -79,7 +85,10 @@ class RunningServer:
         self.stderr_file = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "webserv", *self.extra_args, str(self.conf)],
-            cwd=self.tmp, env=env, stdout=self.stderr_file, stderr=subprocess.STDOUT,
+            cwd=self.tmp,
+            env=env,
+            stdout=self.stderr_file,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -113,7 +122,9 @@ class RunningServer:
         return self.access_log.read_text(errors="replace").splitlines()
 
     def wait_access_lines(self, count: int, timeout: float = 10.0) -> list[str]:
-        return wait_until(lambda: len(self.access_lines()) >= count and self.access_lines(), timeout)
+        return wait_until(
+            lambda: len(self.access_lines()) >= count and self.access_lines(), timeout
+        )
 
     def connect(self, port: int | None = None, timeout: float = 10.0) -> socket.socket:
         return socket.create_connection(("127.0.0.1", port or self.port), timeout=timeout)
@@ -233,3 +244,30 @@ class RawConn:
             return False
         self.buf += data
         return not data
+
+
+def request(
+    port: int,
+    target: str | bytes = "/",
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    version: str = "HTTP/1.1",
+    host: str | None = "localhost",
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a fresh raw connection (`Connection: close`): status, headers, body.
+
+    The target is sent byte for byte, so no client library normalises it; header names in
+    the result are lower-case.
+    """
+    if isinstance(target, str):
+        target = target.encode("utf-8", "surrogateescape")
+    lines = [method.encode() + b" " + target + b" " + version.encode()]
+    if host is not None:
+        lines.append(b"Host: " + host.encode())
+    for name, value in (headers or {}).items():
+        lines.append(f"{name}: {value}".encode("latin-1"))
+    if not any(name.lower() == "connection" for name in headers or {}):
+        lines.append(b"Connection: close")
+    with RawConn(port) as conn:
+        conn.send(b"\r\n".join(lines) + b"\r\n\r\n")
+        return conn.response(head=method == "HEAD")

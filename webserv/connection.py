@@ -76,6 +76,9 @@ class Connection(ResponseWriter, asyncio.Protocol):
         self.raw: socket.socket | None = None
         self.fd = -1
         self.parser = httptools.HttpRequestParser(self)
+        # llhttp refuses versions it does not know (HTTP/1.2, 3.0) as malformed; accept them
+        # here and answer by RFC 9110 §2.5: any 1.x as 1.1, another major version with 505
+        self.parser.set_dangerous_leniencies(lenient_version=True)
         self.id = 0
         self.requests = 0
         self.remote_addr = "-"
@@ -142,6 +145,10 @@ class Connection(ResponseWriter, asyncio.Protocol):
         if not self.closed_by:
             self.closed_by = "client"
             self.close_reason = "client sent FIN"
+        if self.reading == BODY and self.ex is not None and not self.stop_parsing:
+            # the body can never complete now: fail it at once (nginx: "client prematurely
+            # closed connection"), not after client_body_timeout with a temp file waiting
+            self.fail_parse(HttpError(400, "client closed the connection mid-body", close=True))
         if self.reading != LINGER and (self.active is not None or self.queue):
             return True  # half-closed: finish answering, then close
         return False
@@ -222,9 +229,7 @@ class Connection(ResponseWriter, asyncio.Protocol):
             status = 501 if token.isalpha() and token.isupper() else 400
             self.fail_parse(HttpError(status, "unknown method", close=True))
         except httptools.HttpParserError as exc:
-            # llhttp knows HTTP/0.9 to 2.0; any other well-formed version is 505, as nginx says
-            status = 505 if str(exc) == "Invalid HTTP version" else 400
-            self.fail_parse(HttpError(status, f"malformed request: {exc}", close=True))
+            self.fail_parse(HttpError(400, f"malformed request: {exc}", close=True))
         finally:
             self.feeding = False
 
@@ -284,10 +289,11 @@ class Connection(ResponseWriter, asyncio.Protocol):
         ex.head = method == b"HEAD"
         version = parser.get_http_version()
         if version != "1.1":
-            if version != "1.0":
+            if version == "1.0":
+                ex.minor = 0
+                ex.version = "HTTP/1.0"
+            elif not version.startswith("1."):
                 raise HttpError(505, f"HTTP/{version} is not supported", close=True)
-            ex.minor = 0
-            ex.version = "HTTP/1.0"
         ex.keep_alive = parser.should_keep_alive()
         url = self.url[0] if len(self.url) == 1 else b"".join(self.url)
         if len(url) > self.group.default.header_line_limit:
@@ -337,6 +343,10 @@ class Connection(ResponseWriter, asyncio.Protocol):
         that `100 Continue` is only promised to a body that will be taken (RFC 9110 §10.1.1).
         """
         headers = ex.headers
+        coding = headers.get(b"transfer-encoding")
+        if coding is not None and (coding.lower() != b"chunked" or ex.minor == 0):
+            # RFC 9112 §6.1: chunked is the only coding taken, and never from HTTP/1.0
+            raise HttpError(400, f"unsupported Transfer-Encoding {coding!r}", close=True)
         length = headers.get(b"content-length")
         limit = loc.client_max_body_size  # first, as nginx does when it picks the location
         if length is not None and limit and int(length) > limit:

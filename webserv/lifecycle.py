@@ -29,6 +29,7 @@ class Record:
         "id", "remote_addr", "remote_port", "local_addr", "local_port", "family", "accepted",
         "t0", "syn", "info_accept", "info_close", "requests", "request_count", "closed",
         "duration", "closed_by", "close_reason", "peer_fin", "hot_close", "_syn_info",
+        "data_in", "data_out",
     )
 
     def __init__(self, conn: Any, sock: Any) -> None:
@@ -52,6 +53,8 @@ class Record:
         self.close_reason = ""
         self.peer_fin = False
         self.hot_close: tuple[int | None, ...] | None = None
+        self.data_in: int | None = None  # payload bytes: bytes_received/acked without FINs
+        self.data_out: int | None = None
         self._syn_info: Any = False  # decoded on first use
 
     def request_done(self, ex: Any, now: float) -> None:
@@ -70,7 +73,13 @@ class Record:
         self.duration = self.closed - self.t0
         self.closed_by = conn.closed_by
         self.close_reason = conn.close_reason
-        self.peer_fin = conn.peer_eof
+        raw = self.info_close
+        # the kernel may hold the client's FIN that the loop has not reported yet
+        self.peer_fin = conn.peer_eof or (raw is not None and raw[0] in _PEER_FIN_STATES)
+        hot = self.hot_close
+        self.data_in, self.data_out = _data_bytes(
+            hot[6], hot[5], _BYTES_SENT(raw), _BYTES_RETRANS(raw), self.peer_fin
+        )
 
     # --- reading it ---------------------------------------------------------------------
 
@@ -127,6 +136,25 @@ class Record:
         }
 
 
+# states in which the peer's FIN has been received (CLOSE is ambiguous: reset, or LAST_ACK done)
+_PEER_FIN_STATES = frozenset((6, 8, 9, 11))  # TIME_WAIT, CLOSE_WAIT, LAST_ACK, CLOSING
+_BYTES_SENT = tcpinfo.field_reader("bytes_sent")
+_BYTES_RETRANS = tcpinfo.field_reader("bytes_retrans")
+
+
+def _data_bytes(
+    received: int | None, acked: int | None, sent: int | None, retrans: int | None, fin: bool
+) -> tuple[int | None, int | None]:
+    """Payload bytes in and out. A FIN takes a sequence number, so the kernel counts the
+    client's FIN in bytes_received and, once ACKed, the server's own FIN in bytes_acked;
+    bytes_sent counts payload only (retransmissions too, hence minus bytes_retrans)."""
+    data_in = None if received is None else received - (1 if fin and received else 0)
+    data_out = acked
+    if acked is not None and sent is not None and retrans is not None:
+        data_out = min(acked, sent - retrans)
+    return data_in, data_out
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
@@ -154,10 +182,12 @@ def _handshake_json(info: dict[str, Any] | None) -> dict[str, Any] | None:
 def _sequence_json(syn: dict[str, Any] | None, info: dict[str, Any] | None, fin: bool) -> dict[str, Any]:
     """The seed diagram's numbers: the client's are absolute (from its SYN), the server's are
     relative to its own ISN y, which an unprivileged socket cannot read."""
-    received = info["bytes_received"] if info else None
-    acked = info["bytes_acked"] if info else None
-    # the kernel counts a received FIN in bytes_received: the client's data is one less
-    data_in = None if received is None else received - (1 if fin else 0)
+    if info:
+        fin = fin or info["state"] in _PEER_FIN_STATES  # an open, half-closed connection
+        fields = ("bytes_received", "bytes_acked", "bytes_sent", "bytes_retrans")
+        data_in, acked = _data_bytes(*(info[f] for f in fields), fin)
+    else:
+        data_in = acked = None
     out: dict[str, Any] = {
         "client_isn": syn["isn"] if syn else None,
         "client_data_bytes": data_in,

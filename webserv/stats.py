@@ -88,8 +88,8 @@ class Stats:
         hot = record.hot_close
         if hot is not None and hot[0] is not None:
             self.retransmits.observe(hot[4])
-            self.bytes_out += hot[5]
-            self.bytes_in += hot[6]
+            self.bytes_out += record.data_out or 0
+            self.bytes_in += record.data_in or 0
 
     def connections_per_second(self) -> list[tuple[int, int]]:
         now = int(time.time())
@@ -137,8 +137,8 @@ class StatsCollector(Collector):
             requests.add_metric([f"{i}xx"], s.requests[i])
         yield requests
         for name, doc, value in (
-            ("webserv_tcp_bytes_received", "Bytes received, from TCP_INFO at close", s.bytes_in),
-            ("webserv_tcp_bytes_acked", "Bytes sent and acknowledged, from TCP_INFO at close", s.bytes_out),
+            ("webserv_tcp_bytes_received", "Payload bytes received (TCP_INFO at close, FIN not counted)", s.bytes_in),
+            ("webserv_tcp_bytes_acked", "Payload bytes sent and acknowledged (TCP_INFO at close, FIN not counted)", s.bytes_out),
         ):
             counter = CounterMetricFamily(name, doc)
             counter.add_metric([], value)

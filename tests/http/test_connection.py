@@ -248,8 +248,18 @@ def test_malformed_request_400(server, data):
     assert_error_and_closed(server, data, 400)
 
 
-def test_http2_version_505(server):
-    assert_error_and_closed(server, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505)
+@pytest.mark.parametrize("version", [b"2.0", b"3.0"])
+def test_other_major_version_505(server, version):
+    assert_error_and_closed(server, b"GET / HTTP/" + version + b"\r\nHost: x\r\n\r\n", 505)
+
+
+def test_higher_http1_minor_answered_as_11(server):
+    # RFC 9110 §2.5 / RFC 9112 §2.3: HTTP/1.x is compatible with 1.1; nginx answers it too
+    with RawConn(server.port) as conn:
+        conn.send(b"GET /p1.txt HTTP/1.2\r\nHost: x\r\n\r\n")
+        status, headers, body = conn.response()
+        assert headers[":status-line"] == "HTTP/1.1 200 OK"
+        assert body == b"page 1\n"
 
 
 def test_http11_without_host_400(server):

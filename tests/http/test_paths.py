@@ -161,3 +161,32 @@ def test_dot_segments_never_redirect_outside(server):
     assert (status, body) == (200, b"home\n")
     status, headers, _, _ = exchange(server, b"/sub/../sub")
     assert (status, headers["location"]) == (301, "/sub/")
+
+
+def test_cached_file_still_checked_against_each_locations_root(webserv):
+    # one file path, two locations: "/" (root) may follow the link, /strict/ (alias of a
+    # subfolder) may not; the open file cache must not carry the first answer to the second
+    conf = """
+    http {{
+        access_log off;
+        server {{
+            listen 127.0.0.1:{port};
+            root {root};
+            location /strict/ {{ alias {root}/pub/; }}
+        }}
+    }}
+    """
+    files = {
+        "inside.txt": "inside the root\n",
+        "pub/plain.txt": "plain\n",
+        "sub/page.html": "page\n",
+    }
+    server = webserv(conf, files=files)
+    os.symlink(server.root / "inside.txt", server.root / "pub" / "link.txt")
+    for _ in range(2):
+        status, _, body, _ = exchange(server, b"/pub/link.txt")
+        assert (status, body) == (200, b"inside the root\n")
+        status, _, body, follow = exchange(server, b"/strict/link.txt")
+        assert status == 403 and b"inside the root" not in body
+        assert follow[0] == 200
+    assert exchange(server, b"/strict/plain.txt")[:3:2] == (200, b"plain\n")

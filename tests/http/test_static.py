@@ -215,6 +215,26 @@ def test_directory_without_slash_redirects(site, target, location):
     assert b"<title>301 Moved Permanently</title>" in body
 
 
+@pytest.mark.parametrize(
+    "name, target, location",
+    [
+        ("a?b", "/a%3Fb", "/a%3Fb/"),
+        ("h#x", "/h%23x?q=1", "/h%23x/?q=1"),
+        ("100%", "/100%25", "/100%25/"),
+        ("sp ace", "/sp%20ace", "/sp%20ace/"),
+        ("café", "/caf%C3%A9", "/caf%C3%A9/"),
+    ],
+)
+def test_directory_redirect_reencodes_the_name(site, name, target, location):
+    (site.root / name).mkdir()
+    (site.root / name / "index.html").write_text(name)
+    status, headers, _ = request(site.port, target)
+    assert (status, headers["location"]) == (301, location)
+    # following the Location lands in the same directory
+    status, _, body = request(site.port, location)
+    assert (status, body) == (200, name.encode())
+
+
 def test_alias(site):
     status, headers, body = request(site.port, "/static/app.css")
     assert (status, headers["content-type"], body) == (200, "text/css", b"a {}\n")

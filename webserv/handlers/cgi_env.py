@@ -14,10 +14,11 @@ from ..http.status import SERVER_BARE, SERVER_WITH_VERSION
 
 _PATH = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").encode()
 
-# request headers that are meta-variables of their own (CONTENT_*), or that must never
-# become one: "Proxy" would be HTTP_PROXY, which HTTP clients in the script read as their
-# proxy (httpoxy, CVE-2016-5385)
-_NOT_PASSED = frozenset({b"content-length", b"content-type", b"proxy"})
+# request headers that are meta-variables of their own (CONTENT_*), that no longer hold
+# (the script reads an un-chunked body of CONTENT_LENGTH bytes), or that must never become
+# one: "Proxy" would be HTTP_PROXY, which HTTP clients in the script take for their proxy
+# (httpoxy, CVE-2016-5385)
+_NOT_PASSED = frozenset({b"content-length", b"content-type", b"transfer-encoding", b"proxy"})
 
 _env_names: dict[bytes, bytes] = {}  # header name → HTTP_* name, memoised (few distinct names)
 

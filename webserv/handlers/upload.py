@@ -163,6 +163,13 @@ class PendingFile:
         return created
 
     def discard(self) -> None:
+        """Close and remove the temp file; called in the event loop, not in a thread.
+
+        Awaiting a thread job here could itself be cancelled: on a graceful stop the
+        handler is cancelled twice (connection lost, then the loop's own shutdown), which
+        interrupted the job before it started and left the temp file behind. Closing and
+        unlinking are quick, and this is the failure path only.
+        """
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -179,8 +186,26 @@ def _disk_error(exc: OSError) -> HttpError:
 
 
 async def _in_thread(func: Any, *args: Any) -> Any:
+    """Run a blocking file call in a thread, and see it end even when cancelled.
+
+    The handler is cancelled when its client goes away. Were the wait for a write given
+    up, the cleanup that follows (PendingFile.discard) would close the descriptor while
+    the thread still wrote to it, or to whatever file reused its number next. So the
+    cancellation is held back until the job has ended, then raised.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, func, *args)
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            cancelled = True
+        except OSError:
+            break
+    if cancelled:
+        raise asyncio.CancelledError
     try:
-        return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+        return future.result()
     except OSError as exc:
         raise _disk_error(exc) from None
 
@@ -229,7 +254,7 @@ async def put(ex: Exchange) -> Response:
         pending = None
     finally:
         if pending is not None:
-            await asyncio.shield(_in_thread(pending.discard))
+            pending.discard()  # in the loop: see PendingFile.discard
         os.close(dir_fd)
     file_cache.forget(os.path.join(directory, name))
     if created:
@@ -257,7 +282,7 @@ async def post(ex: Exchange) -> Response:
         for item in pending:
             if not item.client_name and item.size == 0:
                 # a file input left empty: browsers still send a part, with filename=""
-                await _in_thread(item.discard)
+                item.discard()
                 continue
             name = await _in_thread(item.link_new, safe_name(item.client_name))
             stored.append((name, item.size, item.client_name))
@@ -265,7 +290,7 @@ async def post(ex: Exchange) -> Response:
         await _in_thread(os.fsync, dir_fd)
     finally:
         for item in pending:
-            await asyncio.shield(_in_thread(item.discard))
+            item.discard()
         os.close(dir_fd)
     for name, _, _ in stored:
         file_cache.forget(os.path.join(loc.upload_store, name))

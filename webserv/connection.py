@@ -20,7 +20,7 @@ Each state has one timer, kept as `deadline` and fired by the worker's sweeper:
     HEADERS                        client_header_timeout  → 408, close
     BODY                           client_body_timeout    → 408, close (renewed per read)
     writes blocked                 send_timeout           → close (renewed per progress)
-    LINGER                         LINGER_TIMEOUT         → close
+    LINGER                         LINGER_AFTER_*         → close
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ from .logs import error_log
 from .writer import ResponseWriter
 
 SENDFILE = sys.platform.startswith("linux")
-LINGER_TIMEOUT = 5.0
+# a closing connection waits this long for the client's own FIN (nginx: lingering_timeout)
+LINGER_AFTER_ERROR = 5.0  # unread input is likely: give the client time to read the answer
+LINGER_AFTER_CLOSE = 1.0  # an orderly close: the client usually answers our FIN at once
 ROUTE_MEMO_LIMIT = 4096
 
 IDLE, HEADERS, BODY, LINGER = 0, 1, 2, 3
@@ -486,8 +488,8 @@ class Connection(ResponseWriter, asyncio.Protocol):
         self.active = None
         self.last_location = loc
         if not ex.keep_alive:
-            linger = ex.status in dispatch.CLOSE_AFTER or self.reading != IDLE
-            self.close(_close_reason(ex), linger=linger)
+            error = ex.status in dispatch.CLOSE_AFTER or self.reading != IDLE
+            self.close(_close_reason(ex), LINGER_AFTER_ERROR if error else LINGER_AFTER_CLOSE)
         elif self.write_blocked:
             self.set_deadline("send", loc.send_timeout)
         elif self.queue or self.held or self.paused & PAUSE_HELD:
@@ -558,20 +560,28 @@ class Connection(ResponseWriter, asyncio.Protocol):
                 self.fail_parse(HttpError(408, f"client timed out sending the request {kind}", close=True))
         elif kind == "first_request":
             self.close("client_header_timeout")
+        elif kind == "linger":
+            self.transport.close()  # the client never sent its FIN: close our side for good
+        elif kind == "send":
+            self.abort("send_timeout")  # it does not read: what is still queued cannot leave
         else:
             self.close(f"{kind}_timeout")
 
-    def close(self, reason: str, linger: bool = False) -> None:
+    def close(self, reason: str, linger: float = LINGER_AFTER_CLOSE) -> None:
+        """Close from our side: FIN first, then wait (up to `linger`) for the client's FIN.
+
+        This is nginx's lingering close: what the client still sends is read and dropped, so
+        unread input cannot make the kernel answer with a reset that would destroy the
+        response before the client has read it. It also lets the lifecycle record see the
+        whole four-way close: TCP_INFO is read once the client has answered our FIN.
+        """
         transport = self.transport
-        if self.closed or transport is None or transport.is_closing():
+        if self.closed or transport is None or transport.is_closing() or self.reading == LINGER:
             return
         if not self.closed_by:
             self.closed_by = "server"
             self.close_reason = reason
-        if linger and not self.peer_eof and transport.can_write_eof():
-            # nginx's lingering close: send FIN, then read and drop what the client still
-            # sends, so that unread input does not make the kernel answer with a reset
-            # that would destroy the response before the client has read it
+        if linger > 0 and not self.peer_eof and transport.can_write_eof():
             self.reading = LINGER
             self.held.clear()
             self.queue.clear()
@@ -579,7 +589,7 @@ class Connection(ResponseWriter, asyncio.Protocol):
             if self.paused:
                 self.paused = 0
                 transport.resume_reading()
-            self.set_deadline("linger", LINGER_TIMEOUT)
+            self.set_deadline("linger", linger)
             return
         transport.close()
 

@@ -64,7 +64,7 @@ class ResponseWriter:
         if status == 444:
             self.log(ex)
             self.active = None
-            self.close("return 444")
+            self.close("return 444", linger=0)
             return
         loc = ex.location
         if loc is None:  # an error found before routing: the server's own settings apply

@@ -85,6 +85,9 @@ def precheck(ex: Exchange) -> HttpError | None:
     if loc.upload_store is None:
         return HttpError(403, f"{ex.method} to {loc.describe()}, which has no upload_store")
     if ex.method == "PUT":
+        if b"content-range" in ex.headers:
+            # a partial body would be stored as if it were the whole file (RFC 9110 §14.5)
+            return HttpError(400, "PUT with Content-Range (partial PUT) is not supported")
         try:
             directory, name, base = write_target(ex)
             if not name or ex.path.endswith("/"):

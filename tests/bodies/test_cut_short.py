@@ -1,0 +1,270 @@
+"""Bodies that never complete: a client that disconnects (FIN or reset) or stalls midway, a
+server stopped mid-upload, a full disk. Afterwards the store holds the complete upload or
+nothing: no partial file, no `.webserv-upload-*` temp file, and the server serves on."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import uuid
+
+import pytest
+from bodies_support import (
+    assert_unchanged,
+    chunked,
+    head,
+    listing,
+    multipart,
+    pattern,
+    rst_close,
+    temp_files,
+    wait_no_temp,
+    wait_temp,
+)
+from support import RawConn, wait_until
+
+MIB = 1024 * 1024
+
+
+def _start_upload(server, method: str, where: str, total: int) -> tuple[RawConn, bytes]:
+    """Send the header section and the first MiB of a `total`-byte body; wait until the
+    server is writing it to a temp file. Returns the connection and the rest of the body."""
+    if method == "PUT":
+        body, fields = pattern(total), {}
+        target = f"/{where}/cut-{uuid.uuid4().hex[:8]}.bin"
+    else:
+        body, ctype = multipart([("f", f"cut-{uuid.uuid4().hex[:8]}.bin", pattern(total))])
+        fields, target = {"Content-Type": ctype}, f"/{where}/"
+    store = server.tmp / where
+    others = frozenset(temp_files(store))  # of uploads started before this one
+    conn = RawConn(server.port)
+    conn.send(head(method, target, {"Content-Length": len(body), **fields}) + body[:MIB])
+    wait_temp(store, min_size=MIB // 2, other_than=others)
+    return conn, body[MIB:]
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+@pytest.mark.parametrize("how", ["fin", "reset"])
+def test_client_disconnects_mid_body(server, method, how):
+    before = listing(server.big)
+    conn, _ = _start_upload(server, method, "big", 8 * MIB)
+    if how == "reset":
+        rst_close(conn.sock)
+    else:
+        conn.sock.close()
+    assert_unchanged(server.big, before)  # waits for the temp file to go
+    assert server.alive()
+
+
+def test_client_disconnects_while_reading_is_paused(server):
+    """The handler lags (a burst far past HIGH_WATER): the socket is paused when it goes."""
+    before = listing(server.big)
+    conn, rest = _start_upload(server, "PUT", "big", 64 * MIB)
+    conn.sock.setblocking(False)
+    try:
+        while rest:
+            rest = rest[conn.sock.send(rest[: 4 * MIB]) :]
+    except BlockingIOError:
+        pass  # the server stopped reading: flow control at work
+    rst_close(conn.sock)
+    assert_unchanged(server.big, before)
+    assert server.alive()
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+def test_client_stalls_mid_body_408(server, method):
+    """client_body_timeout 1s in /slow/: the answer is 408, then the connection closes."""
+    before = listing(server.slow)
+    conn, _ = _start_upload(server, method, "slow", 4 * MIB)
+    with conn:
+        status, headers, _ = conn.response()  # waits: no timing is asserted
+        assert status == 408
+        assert headers["connection"] == "close"
+        assert conn.closed_by_peer()
+    assert_unchanged(server.slow, before)
+    assert server.alive()
+
+
+def test_client_stalls_before_the_first_body_byte(server):
+    before = listing(server.slow)
+    with RawConn(server.port) as conn:
+        conn.send(head("PUT", "/slow/never.bin", {"Content-Length": 100}))
+        status, _, _ = conn.response()
+        assert status == 408
+        assert conn.closed_by_peer()
+    assert_unchanged(server.slow, before)
+
+
+def test_client_half_closes_mid_body(server):
+    """A FIN mid-body: the request can never complete, so nothing may be stored."""
+    before = listing(server.slow)
+    conn, _ = _start_upload(server, "PUT", "slow", 4 * MIB)
+    with conn:
+        conn.sock.shutdown(socket.SHUT_WR)
+        status, _, _ = conn.response()
+        # at once, as nginx ("client prematurely closed connection"), not a 408 after
+        # client_body_timeout with the temp file waiting meanwhile
+        assert status == 400
+        assert conn.closed_by_peer()
+    assert_unchanged(server.slow, before)
+    assert server.alive()
+
+
+def test_several_uploads_cut_at_once_leave_nothing(server):
+    before = listing(server.big)
+    conns = [_start_upload(server, m, "big", 4 * MIB)[0] for m in ("PUT", "POST", "PUT")]
+    assert len(temp_files(server.big)) >= 3
+    for i, conn in enumerate(conns):
+        rst_close(conn.sock) if i % 2 else conn.sock.close()
+    assert_unchanged(server.big, before)
+    assert server.alive()
+
+
+# --- the server stops mid-upload -----------------------------------------------------------
+
+STOP_CONF = """
+error_log {tmp}/error.log info;
+http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location /big/ {{
+            allow_methods GET PUT POST;
+            alias {tmp}/big/;
+            upload_store {tmp}/big;
+            client_max_body_size 0;
+        }}
+    }}
+}}
+"""
+
+
+def test_sigterm_mid_upload_lets_a_live_upload_finish(webserv):
+    """A graceful stop waits for the request in flight: it completes, whole."""
+    srv = webserv(STOP_CONF, {"index.html": "x"})
+    srv.big = srv.tmp / "big"
+    body = pattern(4 * MIB)
+    with RawConn(srv.port) as conn:
+        conn.send(head("PUT", "/big/finished.bin", {"Content-Length": len(body)}) + body[:MIB])
+        wait_temp(srv.big, min_size=MIB // 2)
+        srv.proc.send_signal(signal.SIGTERM)
+        conn.send(body[MIB:])
+        status, headers, _ = conn.response()
+        assert status == 201
+        assert headers["connection"] == "close"
+    assert srv.proc.wait(30) == 0
+    assert listing(srv.big) == {"finished.bin": body}
+
+
+def test_sigterm_mid_upload_with_a_stalled_client_leaves_nothing(webserv):
+    """After the stop grace the stalled upload is cut: no partial file, no temp file."""
+    srv = webserv(STOP_CONF, {"index.html": "x"})
+    srv.big = srv.tmp / "big"
+    body = pattern(4 * MIB)
+    with RawConn(srv.port) as conn:
+        conn.send(head("PUT", "/big/stalled.bin", {"Content-Length": len(body)}) + body[:MIB])
+        wait_temp(srv.big, min_size=MIB // 2)
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(60) == 0  # the grace period passes, then the server exits
+    assert listing(srv.big) == {}
+
+
+# --- a full disk --------------------------------------------------------------------------
+
+FULL_CONF = """
+error_log {tmp}/error.log info;
+http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location /full/ {{
+            allow_methods GET PUT POST DELETE;
+            alias {tmp}/full/;
+            upload_store {tmp}/full;
+            client_max_body_size 0;
+        }}
+    }}
+}}
+"""
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 1 MiB tmpfs as the upload store (root only; skipped where mounting is impossible)."""
+    mount = shutil.which("mount")
+    target = tmp_path / "s0" / "full"
+    target.mkdir(parents=True)
+    if mount is None:
+        pytest.skip("no mount command")
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(target)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip()}")
+    yield target
+    if subprocess.run(["umount", str(target)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+def _send_ignoring_errors(sock, data: bytes) -> None:
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
+
+
+def _upload_expect(srv, request_head: bytes, body: bytes, status: int) -> None:
+    with RawConn(srv.port) as conn:
+        conn.send(request_head)
+        sender = threading.Thread(target=_send_ignoring_errors, args=(conn.sock, body))
+        sender.start()
+        got, headers, _ = conn.response()
+        sender.join()
+        assert got == status
+        # the failure may come after the whole body was read (the framing is intact: the
+        # connection may go on) or before (then it must close)
+        if headers["connection"] == "keep-alive":
+            conn.send(head("GET", "/"))
+            assert conn.response()[0] == 200
+        else:
+            assert conn.closed_by_peer()
+
+
+def test_disk_full_is_507_and_nothing_half_written(webserv, full_disk):
+    srv = webserv(FULL_CONF, {"index.html": "x"})
+    old = pattern(200 * 1024, seed=9)
+    (full_disk / "existing.bin").write_bytes(old)
+    before = listing(full_disk)
+    big = pattern(2 * MIB)
+
+    # a new file that does not fit
+    _upload_expect(srv, head("PUT", "/full/new.bin", {"Content-Length": len(big)}), big, 507)
+    assert_unchanged(full_disk, before)
+    # a replacement that does not fit: the old content stays, whole
+    _upload_expect(
+        srv,
+        head("PUT", "/full/existing.bin", {"Transfer-Encoding": "chunked"}),
+        chunked(big, 64 * 1024),
+        507,
+    )
+    assert_unchanged(full_disk, before)
+    # a form whose first file fits and whose second does not: neither is stored
+    body, ctype = multipart([("a", "small.txt", b"fits"), ("b", "huge.bin", big)])
+    _upload_expect(
+        srv, head("POST", "/full/", {"Content-Length": len(body), "Content-Type": ctype}), body, 507
+    )
+    assert_unchanged(full_disk, before)
+    assert srv.alive()
+    # the space the failed uploads took was given back
+    small = pattern(300 * 1024, seed=10)
+    _upload_expect(srv, head("PUT", "/full/later.bin", {"Content-Length": len(small)}), small, 201)
+    wait_no_temp(full_disk)
+    assert listing(full_disk) == {**before, "later.bin": small}
+    wait_until(lambda: srv.alive())

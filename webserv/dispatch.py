@@ -134,6 +134,7 @@ def _error_page(ex: Exchange, status: int, page) -> Response | None:
     saved = (ex.path, ex.query, ex.location, ex.method, ex.headers)
     # the page is not what the client's validators or ranges were about
     ex.headers = {k: v for k, v in ex.headers.items() if k not in static.CONDITIONAL}
+    ex.cgi = None  # CGI: the script of the failed path must not answer for the page
     try:
         ex.path = normalize_path(raw_path)
         ex.query = query.decode("latin-1")

@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .. import router
 from ..files import contained
 from ..http.errors import HttpError
 from ..http.request import Exchange, normalize_path, split_target
@@ -146,7 +147,7 @@ async def run(ex: Exchange) -> Response:
     """Run the script; follow local redirects (`Location: /path`) as GETs, a few at most."""
     script = match(ex)
     body = ex.body
-    for _ in range(MAX_REDIRECTS):
+    for _ in range(MAX_REDIRECTS + 1):
         assert script is not None
         err = precheck(ex)
         if err is not None:
@@ -175,8 +176,6 @@ def _reroute(ex: Exchange, location: bytes) -> None:
     except HttpError:
         raise HttpError(502, f"CGI sent an invalid local Location {location[:200]!r}") from None
     ex.query = query.decode("latin-1")
-    from .. import router
-
     ex.location = router.select_location(ex.server, ex.path)
     ex.cgi = None
     if ex.method != "HEAD":
@@ -185,8 +184,6 @@ def _reroute(ex: Exchange, location: bytes) -> None:
 
 async def _run_script(ex: Exchange, script: Script, body: Any) -> Response | bytes:
     """One script run: a Response, or the path of a local redirect."""
-    loc = ex.location
-    loop = asyncio.get_running_loop()
     spool = -1
     length: int | None = None
     if body is not None:
@@ -200,48 +197,46 @@ async def _run_script(ex: Exchange, script: Script, body: Any) -> Response | byt
         stdin = subprocess.PIPE
     env = build_env(ex, script, length)
     argv = [script.real] if script.interpreter is None else [script.interpreter, script.real]
-    conn_id = ex.conn.id
+    cwd = os.path.dirname(script.real)
     try:
         child = await Child.spawn(
-            argv, os.path.dirname(script.real), env, stdin, script.name, conn_id
+            argv, cwd, env, stdin, script.name, ex.conn.id, ex.location.cgi_timeout
         )
     except OSError as exc:
-        raise HttpError(
-            502, f'CGI "{script.name}" could not be started: {exc.strerror or exc}'
-        ) from None
+        why = exc.strerror or repr(exc)
+        raise HttpError(502, f'CGI "{script.name}" could not be started: {why}') from None
     finally:
         if spool >= 0:
             os.close(spool)  # the script has its own descriptor of the file
-    deadline = loop.time() + loc.cgi_timeout
     if stdin is subprocess.PIPE:
         child.feed(body)
     try:
-        head, rest = await _read_head(child, script, deadline)
+        head, rest = await _read_head(child, script)
         if head.local_redirect:
-            child.release(deadline)
+            child.release()
             return head.location  # type: ignore[return-value]
-        status = head.status
-        fields = head.fields
+        status, fields = head.status, head.fields
         if ex.head or status in NO_BODY:
-            child.release(deadline)  # the script runs its course; its output is dropped
-            return _bodiless(status, fields, head.length)
+            child.release()  # the script runs its course; what it prints is dropped
+            response = Response(status, fields)
+            response.length = head.length  # HEAD: what a GET would say, or none (chunked)
+            return response
         if head.content_type is None:
-            if not rest:
-                rest = await _next_output(child, script, deadline)
-            if rest:
+            # RFC 3875 §6.3.1: a body needs a Content-Type; none means no body at all
+            data = rest or await child.read()
+            _check(child, script, before="the end of its output")
+            if data:
                 raise HttpError(502, f'CGI "{script.name}" sent a body without Content-Type')
-            child.release(deadline)
+            child.release()
             return Response(status, fields)
         if head.length == 0:
-            child.release(deadline)
+            child.release()
             return Response(status, fields)
-        stream = _output(child, rest, head.length, deadline, script.name, conn_id)
+        stream = _output(child, rest, head.length, script.name, ex.conn.id)
         return Response(status, fields, stream=stream, length=head.length)
     except BaseException as exc:
         # a timeout, a client gone (CancelledError), a bad header section: no more script
         child.kill(_why(exc))
-        if child.failure is not None and isinstance(exc, HttpError) and exc.status == 502:
-            raise child.failure from None  # the body failed first (408, client gone)
         raise
 
 
@@ -253,49 +248,39 @@ def _why(exc: BaseException) -> str:
     return repr(exc)
 
 
-def _bodiless(status: int, fields: bytes, length: int | None) -> Response:
-    response = Response(status, fields)
-    response.length = length  # HEAD: the length a GET would have, or none (it would be chunked)
-    return response
-
-
-async def _next_output(child: Child, script: Script, deadline: float) -> bytes:
-    try:
-        async with asyncio.timeout_at(deadline):
-            return await child.read()
-    except TimeoutError:
-        raise HttpError(504, f'CGI "{script.name}" timed out (cgi_timeout)') from None
-
-
-async def _read_head(child: Child, script: Script, deadline: float) -> tuple[Any, bytes]:
-    """The parsed header section and the body bytes read with it; HttpError 502 / 504."""
-    buf = b""
-    try:
-        async with asyncio.timeout_at(deadline):
-            while True:
-                data = await child.read()
-                if not data:
-                    code = await child.exited
-                    raise HttpError(
-                        502,
-                        f'CGI "{script.name}" exited with status {code} '
-                        f"before its header section was complete ({len(buf)} bytes)",
-                    )
-                searched = len(buf)
-                buf += data
-                end = find_end(buf, searched)
-                if end is not None:
-                    break
-                if len(buf) > HEAD_LIMIT:
-                    raise HttpError(
-                        502, f'CGI "{script.name}" header section exceeds {HEAD_LIMIT} bytes'
-                    )
-    except TimeoutError:
+def _check(child: Child, script: Script, before: str) -> None:
+    """After the output ended early: why, as the error to answer with."""
+    if child.timed_out:
         raise HttpError(
             504,
-            f'CGI "{script.name}" (pid {child.pid}) sent no header section '
-            "within cgi_timeout: its process group is killed",
-        ) from None
+            f'CGI "{script.name}" (pid {child.pid}) timed out (cgi_timeout) '
+            f"before {before}: its process group is killed",
+        )
+    if child.failure is not None:
+        raise child.failure  # the request body failed first (408, client gone)
+
+
+async def _read_head(child: Child, script: Script) -> tuple[Any, bytes]:
+    """The parsed header section and the body bytes read with it; HttpError 502 / 504."""
+    buf = b""
+    while True:
+        data = await child.read()
+        if not data:
+            _check(child, script, before="its header section")
+            code = await child.exited  # stdout closed: the exit is near (or cgi_timeout)
+            _check(child, script, before="its header section")
+            raise HttpError(
+                502,
+                f'CGI "{script.name}" exited with status {code} before '
+                f"its header section was complete ({len(buf)} bytes)",
+            )
+        searched = len(buf)
+        buf += data
+        end = find_end(buf, searched)
+        if end is not None:
+            break
+        if len(buf) > HEAD_LIMIT:
+            raise HttpError(502, f'CGI "{script.name}" header section exceeds {HEAD_LIMIT} bytes')
     try:
         head = parse(buf[: end[0]])
     except BadHead as exc:
@@ -306,7 +291,7 @@ async def _read_head(child: Child, script: Script, deadline: float) -> tuple[Any
 
 
 async def _output(
-    child: Child, first: bytes, length: int | None, deadline: float, label: str, conn_id: int
+    child: Child, first: bytes, length: int | None, label: str, conn_id: int
 ) -> AsyncIterator[bytes]:
     """The script's stdout after its header section, as it comes; `length` bytes if given.
 
@@ -324,31 +309,25 @@ async def _output(
                     break  # all that was announced: whatever follows is dropped
                 sent += len(data)
                 yield data
-            try:
-                async with asyncio.timeout_at(deadline):
-                    data = await child.read()
-            except TimeoutError:
-                error_log.error(
-                    f'CGI "{label}" (pid {child.pid}) timed out (cgi_timeout) '
-                    f"mid-response after {sent} bytes: connection aborted",
-                    conn_id,
-                )
-                raise CgiAborted("cgi_timeout mid-response") from None
+            data = await child.read()
             if not data:
-                if child.failure is not None:
-                    raise CgiAborted(f"request body failed: {child.failure!r}")
-                if length is not None:
-                    error_log.error(
-                        f'CGI "{label}" ended after {sent} of the {length} bytes '
-                        f"of its Content-Length: connection aborted",
-                        conn_id,
-                    )
-                    raise CgiAborted("short body")
-                break
+                if child.timed_out:
+                    why = "timed out (cgi_timeout) mid-response"
+                elif child.failure is not None:
+                    why = f"lost its request body mid-response ({child.failure})"
+                elif child.killed:
+                    why = "was killed mid-response"
+                elif length is not None:
+                    why = f"ended after {sent} of the {length} bytes of its Content-Length"
+                else:
+                    break
+                message = f'CGI "{label}" (pid {child.pid}) {why}: connection aborted'
+                error_log.error(message, conn_id)
+                raise CgiAborted(why)
         clean = True
     finally:
         if clean:
-            child.release(deadline)
+            child.release()
         else:
             child.kill("the response did not complete")
 

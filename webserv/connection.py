@@ -58,6 +58,7 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 _BODY_METHODS = frozenset({"POST", "PUT"})
 _now = time.time
+_AF_INET, _AF_INET6, _SOCK_STREAM = int(socket.AF_INET), int(socket.AF_INET6), int(socket.SOCK_STREAM)
 
 
 class Connection(ResponseWriter, asyncio.Protocol):
@@ -120,7 +121,9 @@ class Connection(ResponseWriter, asyncio.Protocol):
         if SENDFILE:
             # a second Python object on the same descriptor, for send(MSG_MORE) and sendfile;
             # it is detached, never closed, when the connection ends
-            self.raw = socket.socket(sock.family, sock.type, 0, self.fd)
+            # (plain ints: the enum conversions of sock.family cost more than the call)
+            family = _AF_INET6 if self.listener.address.ipv6 else _AF_INET
+            self.raw = socket.socket(family, _SOCK_STREAM, 0, self.fd)
         peer = transport.get_extra_info("peername")
         if peer:
             self.remote_addr, self.remote_port = peer[0], peer[1]

@@ -170,6 +170,8 @@ def crawl(demo: Demo) -> dict[tuple[int, str, str], tuple[httpx.Response, set[st
                     assert url[1:] in page.ids, f"{path} links to {url}, which is not on the page"
             found = [(url, expected) for url, expected in page.links if not url.startswith("#")]
         for url, expected in found:
+            if urlsplit(url).scheme not in ("", "http", "https"):
+                continue  # data:, javascript:, mailto: name no page of the site
             absolute = url if urlsplit(url).netloc else urljoin(path, url.split("#")[0])
             new = _target(demo, (port, host), absolute)
             expect.setdefault(new, set())

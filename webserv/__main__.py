@@ -18,14 +18,22 @@ SIGNALS = {"stop": signal.SIGTERM, "quit": signal.SIGQUIT, "reopen": signal.SIGU
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="webserv", description="HTTP/1.1 origin server")
-    parser.add_argument("conf", nargs="?", default=DEFAULT_CONF, help=f"config file (default {DEFAULT_CONF})")
+    parser.add_argument(
+        "conf", nargs="?", default=DEFAULT_CONF, help=f"config file (default {DEFAULT_CONF})"
+    )
     parser.add_argument("-c", dest="conf_opt", metavar="CONF", help="config file (as nginx -c)")
     parser.add_argument("-t", action="store_true", help="test the configuration and exit")
     parser.add_argument("-T", action="store_true", help="test, print the configuration and exit")
-    parser.add_argument("-p", dest="prefix", help="prefix for relative paths (default: the config's folder)")
-    parser.add_argument("-s", dest="signal", choices=sorted(SIGNALS), help="signal a running server")
+    parser.add_argument(
+        "-p", dest="prefix", help="prefix for relative paths (default: the config's folder)"
+    )
+    parser.add_argument(
+        "-s", dest="signal", choices=sorted(SIGNALS), help="signal a running server"
+    )
     parser.add_argument("-v", action="version", version=f"webserv/{__version__}")
-    parser.add_argument("--directives", action="store_true", help="print the directive reference (Markdown)")
+    parser.add_argument(
+        "--directives", action="store_true", help="print the directive reference (Markdown)"
+    )
     args = parser.parse_args(argv)
     conf = args.conf_opt or args.conf
     if args.directives:

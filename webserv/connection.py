@@ -58,16 +58,51 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 _BODY_METHODS = frozenset({"POST", "PUT"})
 _now = time.time
-_AF_INET, _AF_INET6, _SOCK_STREAM = int(socket.AF_INET), int(socket.AF_INET6), int(socket.SOCK_STREAM)
+_AF_INET, _AF_INET6, _SOCK_STREAM = (
+    int(socket.AF_INET),
+    int(socket.AF_INET6),
+    int(socket.SOCK_STREAM),
+)
 
 
 class Connection(ResponseWriter, asyncio.Protocol):
     __slots__ = (
-        "worker", "listener", "group", "transport", "raw", "fd", "parser", "id", "requests",
-        "remote_addr", "remote_port", "_local", "ex", "active", "queue", "held", "reading",
-        "url", "header_size", "write_blocked", "out", "out_ex", "deadline", "timeout_kind",
-        "paused", "peer_eof", "closed", "close_reason", "closed_by", "feeding", "task",
-        "drain_waiter", "last_location", "record", "stop_parsing", "clock",
+        "worker",
+        "listener",
+        "group",
+        "transport",
+        "raw",
+        "fd",
+        "parser",
+        "id",
+        "requests",
+        "remote_addr",
+        "remote_port",
+        "_local",
+        "ex",
+        "active",
+        "queue",
+        "held",
+        "reading",
+        "url",
+        "header_size",
+        "write_blocked",
+        "out",
+        "out_ex",
+        "deadline",
+        "timeout_kind",
+        "paused",
+        "peer_eof",
+        "closed",
+        "close_reason",
+        "closed_by",
+        "feeding",
+        "task",
+        "drain_waiter",
+        "last_location",
+        "record",
+        "stop_parsing",
+        "clock",
     )
 
     def __init__(self, worker: Any, listener: Listener) -> None:
@@ -209,7 +244,9 @@ class Connection(ResponseWriter, asyncio.Protocol):
                 self.feed(data[:room])
                 if self.reading <= HEADERS and not self.stop_parsing:
                     status = 431 if self.ex is not None and self.ex.headers else 414
-                    self.fail_parse(HttpError(status, "request header section too large", close=True))
+                    self.fail_parse(
+                        HttpError(status, "request header section too large", close=True)
+                    )
                 elif not self.stop_parsing and self.reading != LINGER:
                     self.data_received(data[room:])
                 return
@@ -355,7 +392,9 @@ class Connection(ResponseWriter, asyncio.Protocol):
         length = headers.get(b"content-length")
         limit = loc.client_max_body_size  # first, as nginx does when it picks the location
         if length is not None and limit and int(length) > limit:
-            raise HttpError(413, f"client intended to send too large body: {int(length)} bytes", close=True)
+            raise HttpError(
+                413, f"client intended to send too large body: {int(length)} bytes", close=True
+            )
         err = dispatch.check_request(ex, has_body=True)
         if err is not None:
             if length is not None and int(length) == 0 and b"transfer-encoding" not in headers:
@@ -471,7 +510,11 @@ class Connection(ResponseWriter, asyncio.Protocol):
     def send_error(self, ex: Exchange, err: HttpError) -> None:
         if err.reason:
             level = "error" if err.status >= 500 else "info"
-            error_log.log(level, f'{err.reason}, client: {self.remote_addr}, request: "{ex.request_line}"', self.id)
+            error_log.log(
+                level,
+                f'{err.reason}, client: {self.remote_addr}, request: "{ex.request_line}"',
+                self.id,
+            )
         self.send(ex, dispatch.error_response(ex, err))
 
     def finish(self, ex: Exchange) -> None:
@@ -560,7 +603,9 @@ class Connection(ResponseWriter, asyncio.Protocol):
         if kind in ("header", "body"):
             reading_body_for_handler = self.ex is not None and self.ex.body is not None
             if reading_body_for_handler or (self.active is None and not self.write_blocked):
-                self.fail_parse(HttpError(408, f"client timed out sending the request {kind}", close=True))
+                self.fail_parse(
+                    HttpError(408, f"client timed out sending the request {kind}", close=True)
+                )
         elif kind == "first_request":
             self.close("client_header_timeout")
         elif kind == "linger":

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from . import router
-from .config.directives import REDIRECT_CODES, KNOWN_METHODS
+from .config.directives import KNOWN_METHODS, REDIRECT_CODES
+from .handlers import cgi, static, status, upload
 from .http.errors import HttpError
 from .http.request import Exchange, normalize_path, split_target
 from .http.response import Response
 from .http.status import NO_BODY, default_page
-from .handlers import cgi, static, status, upload
 from .logs import error_log
 
 # statuses after which nginx never keeps the connection: the request's framing is suspect
@@ -49,8 +49,11 @@ def _not_allowed(ex: Exchange) -> HttpError:
     if ex.method not in KNOWN_METHODS:
         return HttpError(501, f'method "{ex.method}" is not implemented')
     loc = ex.location
-    return HttpError(405, f'method "{ex.method}" not allowed in {loc.describe()}',
-                     fields=f"Allow: {loc.allow_header}\r\n".encode())
+    return HttpError(
+        405,
+        f'method "{ex.method}" not allowed in {loc.describe()}',
+        fields=f"Allow: {loc.allow_header}\r\n".encode(),
+    )
 
 
 def takes_body(ex: Exchange) -> bool:
@@ -94,7 +97,9 @@ def answer_return(ex: Exchange) -> Response:
             raise HttpError(ret.code)  # asked for: nothing for the error log
         return Response(ret.code)
     ctype = ex.location.default_type
-    return Response(ret.code, f"Content-Type: {ctype}\r\n".encode(), text.encode("utf-8", "surrogateescape"))
+    return Response(
+        ret.code, f"Content-Type: {ctype}\r\n".encode(), text.encode("utf-8", "surrogateescape")
+    )
 
 
 def error_response(ex: Exchange, err: HttpError) -> Response:
@@ -145,7 +150,9 @@ def _error_page(ex: Exchange, status: int, page) -> Response | None:
         if not isinstance(response, Response):
             raise HttpError(500, "error_page target must answer at once")
     except HttpError as exc:
-        error_log.error(f'error_page "{uri}" for {status} failed: {exc.status} {exc.reason}', ex.conn.id)
+        error_log.error(
+            f'error_page "{uri}" for {status} failed: {exc.status} {exc.reason}', ex.conn.id
+        )
         ex.path, ex.query, ex.location, ex.method, ex.headers = saved
         return None
     if page.override is None:
@@ -157,7 +164,8 @@ def _error_page(ex: Exchange, status: int, page) -> Response | None:
         # the page file's validators and range support describe the page, not the error
         # (nginx drops them too): a cache must not revalidate a 404 as if it were the file
         response.fields = b"".join(
-            line + b"\r\n" for line in response.fields.split(b"\r\n")
+            line + b"\r\n"
+            for line in response.fields.split(b"\r\n")
             if line and not line.startswith((b"Last-Modified:", b"Accept-Ranges:"))
         )
     ex.path, ex.query, ex.location, ex.method, ex.headers = saved

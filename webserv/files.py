@@ -26,8 +26,22 @@ class OpenFile:
     """An open regular file (or a directory's metadata) with its precomputed validators."""
 
     __slots__ = (
-        "path", "fd", "size", "mtime", "ino", "dev", "mtime_ns", "is_dir", "etag",
-        "last_modified", "checked", "used", "users", "cached", "fields", "fields_types",
+        "path",
+        "fd",
+        "size",
+        "mtime",
+        "ino",
+        "dev",
+        "mtime_ns",
+        "is_dir",
+        "etag",
+        "last_modified",
+        "checked",
+        "used",
+        "users",
+        "cached",
+        "fields",
+        "fields_types",
         "real",
     )
 
@@ -60,7 +74,9 @@ class OpenFile:
 
 
 def contained(real: str, base_real: str) -> bool:
-    return real == base_real or real.startswith(base_real if base_real.endswith("/") else base_real + "/")
+    return real == base_real or real.startswith(
+        base_real if base_real.endswith("/") else base_real + "/"
+    )
 
 
 def open_file(path: str, base_real: str, now: float) -> OpenFile:
@@ -104,7 +120,9 @@ class FileCache:
         self.entries: dict[str, OpenFile] = {}
         self.last_sweep = 0.0
 
-    def get(self, path: str, base_real: str, limits: tuple[int, float] | None, valid: float) -> OpenFile:
+    def get(
+        self, path: str, base_real: str, limits: tuple[int, float] | None, valid: float
+    ) -> OpenFile:
         now = time.monotonic()
         if limits is None:
             entry = open_file(path, base_real, now)
@@ -116,7 +134,9 @@ class FileCache:
                 # one path can be reached through locations with different roots (alias):
                 # an entry opened for one must still stay inside this one's root
                 if not contained(entry.real, base_real):
-                    raise HttpError(403, f'"{path}" resolves to "{entry.real}", outside "{base_real}"')
+                    raise HttpError(
+                        403, f'"{path}" resolves to "{entry.real}", outside "{base_real}"'
+                    )
                 entry.used = now
                 entry.users += 1
                 return entry
@@ -138,7 +158,10 @@ class FileCache:
         except OSError:
             return False
         if (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns) != (
-            entry.ino, entry.dev, entry.size, entry.mtime_ns
+            entry.ino,
+            entry.dev,
+            entry.size,
+            entry.mtime_ns,
         ):
             return False
         entry.checked = now

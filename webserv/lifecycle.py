@@ -26,10 +26,28 @@ MAX_REQUESTS_KEPT = 100  # per connection; a long keep-alive connection keeps it
 
 class Record:
     __slots__ = (
-        "id", "remote_addr", "remote_port", "local_addr", "local_port", "family", "accepted",
-        "t0", "syn", "info_accept", "info_close", "requests", "request_count", "closed",
-        "duration", "closed_by", "close_reason", "peer_fin", "hot_close", "_syn_info",
-        "data_in", "data_out",
+        "id",
+        "remote_addr",
+        "remote_port",
+        "local_addr",
+        "local_port",
+        "family",
+        "accepted",
+        "t0",
+        "syn",
+        "info_accept",
+        "info_close",
+        "requests",
+        "request_count",
+        "closed",
+        "duration",
+        "closed_by",
+        "close_reason",
+        "peer_fin",
+        "hot_close",
+        "_syn_info",
+        "data_in",
+        "data_out",
     )
 
     def __init__(self, conn: Any, sock: Any) -> None:
@@ -60,10 +78,21 @@ class Record:
     def request_done(self, ex: Any, now: float) -> None:
         """Keep what the timeline needs, not the exchange (it holds headers and more)."""
         headers = ex.t_headers or now
-        self.requests.append((
-            ex.start, headers, ex.t_body or headers, ex.t_response or headers, now,
-            ex.method, ex.raw_target, ex.version, ex.status, ex.request_length, ex.bytes_sent,
-        ))
+        self.requests.append(
+            (
+                ex.start,
+                headers,
+                ex.t_body or headers,
+                ex.t_response or headers,
+                now,
+                ex.method,
+                ex.raw_target,
+                ex.version,
+                ex.status,
+                ex.request_length,
+                ex.bytes_sent,
+            )
+        )
         self.request_count += 1
 
     def close(self, conn: Any, sock: Any) -> None:
@@ -105,13 +134,19 @@ class Record:
         t0 = self.t0
         requests = [
             {
-                "method": method, "target": target.decode("latin-1"), "version": version,
-                "status": status, "t_begin_ms": _ms(begin - t0), "t_headers_ms": _ms(headers - t0),
-                "t_body_ms": _ms(body - t0), "t_response_ms": _ms(response - t0),
-                "t_done_ms": _ms(done - t0), "bytes_in": bytes_in, "bytes_out": bytes_out,
+                "method": method,
+                "target": target.decode("latin-1"),
+                "version": version,
+                "status": status,
+                "t_begin_ms": _ms(begin - t0),
+                "t_headers_ms": _ms(headers - t0),
+                "t_body_ms": _ms(body - t0),
+                "t_response_ms": _ms(response - t0),
+                "t_done_ms": _ms(done - t0),
+                "bytes_in": bytes_in,
+                "bytes_out": bytes_out,
             }
-            for begin, headers, body, response, done, method, target, version, status, bytes_in,
-            bytes_out in self.requests
+            for begin, headers, body, response, done, method, target, version, status, bytes_in, bytes_out in self.requests
         ]
         return {
             "id": self.id,
@@ -126,7 +161,9 @@ class Record:
             "handshake": _handshake_json(accept),
             "requests": requests,
             "request_count": self.request_count,
-            "close": None if not self.closed else {
+            "close": None
+            if not self.closed
+            else {
                 "closed_by": self.closed_by,
                 "reason": self.close_reason,
                 "client_fin_received": self.peer_fin,
@@ -171,15 +208,22 @@ def _handshake_json(info: dict[str, Any] | None) -> dict[str, Any] | None:
     if info is None:
         return None
     return {
-        "rtt_us": info["rtt"], "rttvar_us": info["rttvar"],
-        "snd_mss": info["snd_mss"], "rcv_mss": info["rcv_mss"], "advmss": info["advmss"],
-        "snd_wscale": info["snd_wscale"], "rcv_wscale": info["rcv_wscale"],
-        "options": info["options_names"], "accept_queue_ms": info["last_ack_recv"],
+        "rtt_us": info["rtt"],
+        "rttvar_us": info["rttvar"],
+        "snd_mss": info["snd_mss"],
+        "rcv_mss": info["rcv_mss"],
+        "advmss": info["advmss"],
+        "snd_wscale": info["snd_wscale"],
+        "rcv_wscale": info["rcv_wscale"],
+        "options": info["options_names"],
+        "accept_queue_ms": info["last_ack_recv"],
         "state": info["state_name"],
     }
 
 
-def _sequence_json(syn: dict[str, Any] | None, info: dict[str, Any] | None, fin: bool) -> dict[str, Any]:
+def _sequence_json(
+    syn: dict[str, Any] | None, info: dict[str, Any] | None, fin: bool
+) -> dict[str, Any]:
     """The seed diagram's numbers: the client's are absolute (from its SYN), the server's are
     relative to its own ISN y, which an unprivileged socket cannot read."""
     if info:

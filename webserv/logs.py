@@ -14,7 +14,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-LEVELS = {"debug": 0, "info": 1, "notice": 2, "warn": 3, "error": 4, "crit": 5, "alert": 6, "emerg": 7}
+LEVELS = {
+    "debug": 0,
+    "info": 1,
+    "notice": 2,
+    "warn": 3,
+    "error": 4,
+    "crit": 5,
+    "alert": 6,
+    "emerg": 7,
+}
 
 COMBINED = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '

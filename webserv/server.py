@@ -14,13 +14,13 @@ import socket
 import sys
 from typing import Any
 
+from . import tcpinfo
 from .config.model import Config, Listener
 from .connection import Connection
-from . import tcpinfo
 from .files import file_cache
 from .lifecycle import Lifecycle
-from .stats import Stats
 from .logs import error_log
+from .stats import Stats
 
 STOP_GRACE = 10.0  # seconds in-flight responses get to finish on a graceful stop
 
@@ -35,7 +35,9 @@ def open_socket(listener: Listener, backlog: int = 511) -> socket.socket:
     family = socket.AF_INET6 if address.ipv6 else socket.AF_INET
     host = address.host or ("::" if address.ipv6 else "0.0.0.0")
     try:
-        infos = socket.getaddrinfo(host, address.port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(
+            host, address.port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+        )
     except socket.gaierror as exc:
         raise BindError(f'host not found in "{address.display()}": {exc.strerror}') from None
     sockaddr = infos[0][4]
@@ -48,7 +50,9 @@ def open_socket(listener: Listener, backlog: int = 511) -> socket.socket:
         sock.listen(backlog)
     except OSError as exc:
         sock.close()
-        raise BindError(f"bind() to {address.display()} failed ({exc.errno}: {exc.strerror})") from None
+        raise BindError(
+            f"bind() to {address.display()} failed ({exc.errno}: {exc.strerror})"
+        ) from None
     sock.setblocking(False)
     return sock
 
@@ -72,7 +76,9 @@ class Worker:
         servers = config.servers
         locations = all_locations(config)
         # instrumentation exists only where the configuration asks for it
-        wants_stats = any(s.lifecycle for s in servers) or any(loc.metrics or loc.status for loc in locations)
+        wants_stats = any(s.lifecycle for s in servers) or any(
+            loc.metrics or loc.status for loc in locations
+        )
         self.stats: Stats | None = Stats() if wants_stats else None
         self.lifecycle: Lifecycle | None = None
         if any(s.lifecycle for s in servers):
@@ -82,7 +88,10 @@ class Worker:
         """Open every listening socket before anything else, so a bad address fails fast."""
         for listener in self.config.listeners:
             sock = open_socket(listener)
-            if any(g.default.lifecycle or any(s.lifecycle for s in g.servers) for g in listener.groups.values()):
+            if any(
+                g.default.lifecycle or any(s.lifecycle for s in g.servers)
+                for g in listener.groups.values()
+            ):
                 tcpinfo.enable_save_syn(sock)  # the kernel keeps each SYN for us to read once
             self.sockets.append((listener, sock))
         for loc in all_locations(self.config):
@@ -90,7 +99,9 @@ class Worker:
                 try:
                     os.makedirs(loc.upload_store, exist_ok=True)
                 except OSError as exc:
-                    raise BindError(f'upload_store "{loc.upload_store}" cannot be created ({exc.strerror})') from None
+                    raise BindError(
+                        f'upload_store "{loc.upload_store}" cannot be created ({exc.strerror})'
+                    ) from None
 
     async def start(self) -> None:
         if not self.sockets:
@@ -118,7 +129,9 @@ class Worker:
         conn.id = self.next_id
         self.connections.add(conn)
         if self.lifecycle is not None and conn.group.default.lifecycle:
-            conn.record = self.lifecycle.opened(conn, conn.raw or conn.transport.get_extra_info("socket"))
+            conn.record = self.lifecycle.opened(
+                conn, conn.raw or conn.transport.get_extra_info("socket")
+            )
         return True
 
     def connection_closed(self, conn: Connection) -> None:

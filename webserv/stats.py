@@ -14,9 +14,40 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
-RTT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+RTT_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+DURATION_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 QUEUE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 RETRANS_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100)
 RATE_WINDOW = 60  # seconds of connections-per-second history on the status page
@@ -40,11 +71,17 @@ class Histogram:
         out, total = [], 0
         for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
             total += n
-            out.append(("+Inf" if bound == float("inf") else repr(bound), total))
+            # le="0.0", not "0": the label string prometheus_client's own histograms write
+            out.append((floatToGoString(bound), total))
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {"bounds": list(self.bounds), "counts": self.counts, "sum": self.sum, "count": self.count}
+        return {
+            "bounds": list(self.bounds),
+            "counts": self.counts,
+            "sum": self.sum,
+            "count": self.count,
+        }
 
 
 class Stats:
@@ -123,32 +160,59 @@ class StatsCollector(Collector):
         accepted = CounterMetricFamily("webserv_connections_accepted", "TCP connections accepted")
         accepted.add_metric([], s.accepted)
         yield accepted
-        closed = CounterMetricFamily("webserv_connections_closed", "TCP connections closed, by who closed first",
-                                     labels=["closed_by"])
+        closed = CounterMetricFamily(
+            "webserv_connections_closed",
+            "TCP connections closed, by who closed first",
+            labels=["closed_by"],
+        )
         for by, n in s.closed_by.items():
             closed.add_metric([by], n)
         yield closed
         gauge = GaugeMetricFamily("webserv_connections_open", "TCP connections open now")
         gauge.add_metric([], s.open_now)
         yield gauge
-        requests = CounterMetricFamily("webserv_requests", "HTTP requests answered, by status class",
-                                       labels=["status_class"])
+        requests = CounterMetricFamily(
+            "webserv_requests", "HTTP requests answered, by status class", labels=["status_class"]
+        )
         for i in range(1, 6):
             requests.add_metric([f"{i}xx"], s.requests[i])
         yield requests
         for name, doc, value in (
-            ("webserv_tcp_bytes_received", "Payload bytes received (TCP_INFO at close, FIN not counted)", s.bytes_in),
-            ("webserv_tcp_bytes_acked", "Payload bytes sent and acknowledged (TCP_INFO at close, FIN not counted)", s.bytes_out),
+            (
+                "webserv_tcp_bytes_received",
+                "Payload bytes received (TCP_INFO at close, FIN not counted)",
+                s.bytes_in,
+            ),
+            (
+                "webserv_tcp_bytes_acked",
+                "Payload bytes sent and acknowledged (TCP_INFO at close, FIN not counted)",
+                s.bytes_out,
+            ),
         ):
             counter = CounterMetricFamily(name, doc)
             counter.add_metric([], value)
             yield counter
         for name, doc, hist in (
-            ("webserv_handshake_rtt_seconds", "Handshake RTT measured by the kernel at accept", s.handshake_rtt),
-            ("webserv_accept_queue_wait_seconds", "Time connections waited in the accept queue", s.accept_queue),
-            ("webserv_request_duration_seconds", "From a request's first byte to its response handed to the kernel",
-             s.request_duration),
-            ("webserv_tcp_retransmits_per_connection", "Segments retransmitted per connection", s.retransmits),
+            (
+                "webserv_handshake_rtt_seconds",
+                "Handshake RTT measured by the kernel at accept",
+                s.handshake_rtt,
+            ),
+            (
+                "webserv_accept_queue_wait_seconds",
+                "Time connections waited in the accept queue",
+                s.accept_queue,
+            ),
+            (
+                "webserv_request_duration_seconds",
+                "From a request's first byte to its response handed to the kernel",
+                s.request_duration,
+            ),
+            (
+                "webserv_tcp_retransmits_per_connection",
+                "Segments retransmitted per connection",
+                s.retransmits,
+            ),
         ):
             family = HistogramMetricFamily(name, doc)
             family.add_metric([], hist.cumulative(), hist.sum)

@@ -431,7 +431,11 @@ def field_reader(name: str) -> Callable[[bytes | None], int | None] | None:
             one = struct.Struct("=" + fmt)
             if entry in _SPLIT:
                 split = _SPLIT[entry]
-                return lambda raw: split(one.unpack_from(raw, offset)[0])[name] if raw and len(raw) >= end else None
+                return lambda raw: (
+                    split(one.unpack_from(raw, offset)[0])[name]
+                    if raw and len(raw) >= end
+                    else None
+                )
             return lambda raw: one.unpack_from(raw, offset)[0] if raw and len(raw) >= end else None
         offset = end
     return None

@@ -91,20 +91,25 @@ def _record(x: Any, what: str) -> Any:
         syn = record.syn_info()
         if syn is None:
             return "-"
-        value = {"isn": syn["isn"], "ttl": syn["ttl"]}.get(what) if what != "options" else (
-            tcpinfo.options_text(syn).replace(" ", "_") or "-")
+        value = (
+            {"isn": syn["isn"], "ttl": syn["ttl"]}.get(what)
+            if what != "options"
+            else (tcpinfo.options_text(syn).replace(" ", "_") or "-")
+        )
     return "-" if value is None else value
 
 
 _PREFIXES["tcpinfo_"] = _tcpinfo_variable
-_VARIABLES.update({
-    "handshake_rtt": ("_record(x, 'handshake_rtt')", True),
-    "accept_queue_ms": ("_record(x, 'accept_queue_ms')", True),
-    "syn_isn": ("_record(x, 'isn')", True),
-    "syn_ttl": ("_record(x, 'ttl')", True),
-    "syn_options": ("_record(x, 'options')", False),
-    "closed_by": ("(x.conn.closed_by or '-')", True),
-})
+_VARIABLES.update(
+    {
+        "handshake_rtt": ("_record(x, 'handshake_rtt')", True),
+        "accept_queue_ms": ("_record(x, 'accept_queue_ms')", True),
+        "syn_isn": ("_record(x, 'isn')", True),
+        "syn_ttl": ("_record(x, 'ttl')", True),
+        "syn_options": ("_record(x, 'options')", False),
+        "closed_by": ("(x.conn.closed_by or '-')", True),
+    }
+)
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
@@ -208,7 +213,9 @@ class UnknownVariable(ValueError):
     pass
 
 
-def compile_template(template: str, escape: str = "default", newline: bool = False) -> Callable[[Any], str]:
+def compile_template(
+    template: str, escape: str = "default", newline: bool = False
+) -> Callable[[Any], str]:
     """Compile an nginx template ("$remote_addr - [$time_local]") into `f(x) -> str`."""
     parts: list[str] = []
     pos = 0

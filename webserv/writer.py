@@ -26,7 +26,10 @@ from .logs import error_log
 MSG_MORE = getattr(socket, "MSG_MORE", 0)
 CHUNK = 64 * 1024  # one transport write while the socket is full
 
-_SERVER = {True: f"Server: {SERVER_WITH_VERSION}\r\n".encode(), False: f"Server: {SERVER_BARE}\r\n".encode()}
+_SERVER = {
+    True: f"Server: {SERVER_WITH_VERSION}\r\n".encode(),
+    False: f"Server: {SERVER_BARE}\r\n".encode(),
+}
 _KEEP_ALIVE = b"Connection: keep-alive\r\n\r\n"
 _CLOSE = b"Connection: close\r\n\r\n"
 
@@ -70,8 +73,12 @@ class ResponseWriter:
         if loc is None:  # an error found before routing: the server's own settings apply
             loc = ex.location = (ex.server or self.group.default).fallback
         keep = (
-            ex.keep_alive and not response.close and loc.keepalive_timeout > 0
-            and not self.peer_eof and not self.stop_parsing and not self.worker.stopping
+            ex.keep_alive
+            and not response.close
+            and loc.keepalive_timeout > 0
+            and not self.peer_eof
+            and not self.stop_parsing
+            and not self.worker.stopping
             and (ex.body is None or ex.body.complete)  # an unread body ends the connection
         )
         length = response.length
@@ -107,7 +114,9 @@ class ResponseWriter:
             self.send_parts(ex, head, parts)
         elif stream is not None:
             self.transport.write(head)
-            self.task = asyncio.get_running_loop().create_task(self.send_stream(ex, stream, chunked))
+            self.task = asyncio.get_running_loop().create_task(
+                self.send_stream(ex, stream, chunked)
+            )
         else:
             body = response.body
             self.transport.write(head + body if body else head)
@@ -163,7 +172,9 @@ class ResponseWriter:
                     self.abort(f"sendfile() failed: {exc.strerror}")
                     return
                 if sent == 0:
-                    self.abort(f'"{getattr(part.owner, "path", "?")}" was truncated while being sent')
+                    self.abort(
+                        f'"{getattr(part.owner, "path", "?")}" was truncated while being sent'
+                    )
                     return
             if sent <= 0:
                 # the socket is full (or sendfile is unavailable): one chunk through the
@@ -174,7 +185,9 @@ class ResponseWriter:
                     self.abort(f"pread() failed: {exc.strerror}")
                     return
                 if not chunk:
-                    self.abort(f'"{getattr(part.owner, "path", "?")}" was truncated while being sent')
+                    self.abort(
+                        f'"{getattr(part.owner, "path", "?")}" was truncated while being sent'
+                    )
                     return
                 sent = len(chunk)
                 transport.write(chunk)

@@ -80,7 +80,9 @@ _time = _one(parse_time, "time")
 def _flag(stmt: Statement, args: list[str]) -> bool:
     value = parse_flag(args[0])
     if value is None:
-        raise fail(stmt, f'invalid value "{args[0]}" in "{stmt.name}" directive, it must be "on" or "off"')
+        raise fail(
+            stmt, f'invalid value "{args[0]}" in "{stmt.name}" directive, it must be "on" or "off"'
+        )
     return value
 
 
@@ -195,7 +197,9 @@ def _server_name(stmt: Statement, args: list[str]) -> tuple[str, ...]:
                 compile_regex(name[1:])
             except re.error as exc:
                 raise fail(stmt, f'invalid server_name regex "{name}": {exc}') from None
-        elif name.count("*") > 1 or ("*" in name and not (name.startswith("*.") or name.endswith(".*"))):
+        elif name.count("*") > 1 or (
+            "*" in name and not (name.startswith("*.") or name.endswith(".*"))
+        ):
             raise fail(stmt, f'invalid server name or wildcard "{name}"')
     # host names compare lower-cased; a regex keeps its case ("\\D" is not "\\d"), it is
     # matched case-insensitively instead
@@ -289,107 +293,351 @@ def _header_buffers(stmt: Statement, args: list[str]) -> tuple[int, int]:
 DIRECTIVES: dict[str, Directive] = {}
 
 
-def directive(name: str, contexts: Any, min_args: int, max_args: int, parse: Any, **kw: Any) -> None:
+def directive(
+    name: str, contexts: Any, min_args: int, max_args: int, parse: Any, **kw: Any
+) -> None:
     if isinstance(contexts, str):
         contexts = frozenset({contexts})
     DIRECTIVES[name] = Directive(name, frozenset(contexts), min_args, max_args, parse, **kw)
 
 
-directive("worker_processes", MAIN, 1, 1, _worker_processes, default=1,
-          syntax="worker_processes N | auto;", default_text="1",
-          doc="Accepted for nginx compatibility; webserv runs one process.")
-directive("error_log", MAIN, 1, 2, _error_log, default=("stderr", "notice"),
-          syntax="error_log PATH [LEVEL];", default_text="stderr notice",
-          doc="Where errors go (a file or `stderr`) and the lowest level written: "
-          + ", ".join(LOG_LEVELS) + ".")
-directive("pid", MAIN, 1, 1, _path, syntax="pid PATH;", default_text="none",
-          doc="Write the server's process id to PATH at start; removed at exit.")
-directive("events", MAIN, 0, 0, None, block=True, syntax="events { ... }",
-          doc="Connection processing settings.")
-directive("worker_connections", EVENTS, 1, 1, _positive_int, default=1024,
-          syntax="worker_connections N;", default_text="1024",
-          doc="Open connections at most; a connection beyond it is closed at once and logged.")
-directive("http", MAIN, 0, 0, None, block=True, syntax="http { ... }",
-          doc="The HTTP server settings and its `server` blocks.")
-directive("server", HTTP, 0, 0, None, block=True, syntax="server { ... }",
-          doc="A virtual server.")
-directive("location", SERVER, 1, 2, None, block=True,
-          syntax="location [ = | ~ | ~* | ^~ ] PATTERN { ... }",
-          doc="Settings for request URIs that match: exact `=`, then the longest prefix "
-          "(a `^~` prefix stops the search), then regexes (`~`, `~*` case-insensitive) in order.")
-directive("listen", SERVER, 1, 2, _listen, multi=True, syntax="listen [HOST:]PORT [default_server];",
-          default_text="*:80", doc="An address to accept connections on; IPv6 as `[::1]:8080`. "
-          "The first server of an address, or the one marked `default_server`, answers requests "
-          "whose Host matches no `server_name`.")
-directive("server_name", SERVER, 1, ANY, _server_name, default=("",),
-          syntax="server_name NAME ...;", default_text='""',
-          doc="Host names of this virtual server: exact, `*.example.com`, `www.example.*`, `~regex`.")
-directive("root", HSL, 1, 1, _path, default="html", syntax="root PATH;", default_text="html",
-          doc="Files are looked up at PATH + URI. A relative PATH is relative to the config's folder.")
-directive("alias", LOCATION, 1, 1, _path, syntax="alias PATH;", default_text="none",
-          doc="Replace the matched location prefix with PATH to find a file.")
-directive("index", HSL, 1, ANY, _words, default=("index.html",), syntax="index FILE ...;",
-          default_text="index.html", doc="Files tried, in order, for a URI ending in `/`.")
-directive("autoindex", HSL, 1, 1, _flag, default=False, syntax="autoindex on | off;",
-          default_text="off", doc="List a directory that has no index file.")
-directive("error_page", HSL, 2, ANY, _error_page, multi=True,
-          syntax="error_page CODE ... [=[RESPONSE]] URI;", default_text="none",
-          doc="Answer the CODEs with URI (an internal redirect; a URL redirects the client). "
-          "`=RESPONSE` changes the status; a bare `=` takes the status of URI's answer.")
-directive("client_max_body_size", HSL, 1, 1, _size, default=1024 * 1024,
-          syntax="client_max_body_size SIZE;", default_text="1m",
-          doc="Largest request body; larger → 413. `0` means no limit.")
-directive("allow_methods", HSL, 1, ANY, _methods, default=frozenset({"GET", "HEAD"}),
-          syntax="allow_methods METHOD ...;", default_text="GET HEAD",
-          doc="Methods answered here. A known method not listed → 405 with `Allow`; an unknown "
-          "one → 501. GET implies HEAD.")
-directive("keepalive_timeout", HSL, 1, 2, _keepalive_timeout, default=(75.0, None),
-          syntax="keepalive_timeout TIME [HEADER_TIME];", default_text="75s",
-          doc="How long an idle keep-alive connection stays open; `0` disables keep-alive. "
-          "HEADER_TIME is announced in `Keep-Alive: timeout=`.")
-directive("client_header_timeout", HS, 1, 1, _time, default=60.0,
-          syntax="client_header_timeout TIME;", default_text="60s",
-          doc="Time to receive a whole request header section → 408 and close.")
-directive("client_body_timeout", HSL, 1, 1, _time, default=60.0,
-          syntax="client_body_timeout TIME;", default_text="60s",
-          doc="Time between two reads of a request body → 408 and close.")
-directive("send_timeout", HSL, 1, 1, _time, default=60.0, syntax="send_timeout TIME;",
-          default_text="60s", doc="Time between two successful writes to a client that does "
-          "not read; the connection is closed after it.")
-directive("large_client_header_buffers", HS, 2, 2, _header_buffers, default=(4, 8192),
-          syntax="large_client_header_buffers NUMBER SIZE;", default_text="4 8k",
-          doc="A request line longer than SIZE → 414; a header field longer than SIZE or a "
-          "header section longer than NUMBER × SIZE → 431.")
-directive("access_log", HSL, 1, 4, _access_log, multi=True,
-          syntax="access_log PATH [FORMAT [buffer=SIZE] [flush=TIME]] | off;",
-          default_text="logs/access.log combined",
-          doc="Where requests are logged and in which `log_format`. Lines are buffered and "
-          "written at least every `flush` (1s) and when the buffer (64k) fills.")
-directive("log_format", HTTP, 2, ANY, _log_format, multi=True,
-          syntax="log_format NAME [escape=default|json|none] STRING ...;",
-          default_text="combined", doc="A named access-log format with nginx variables; "
-          "`combined` is predefined.")
-directive("types", HSL, 0, 0, None, block=True, syntax="types { TYPE EXT ...; ... }",
-          default_text="config/mime.types", doc="File extension → MIME type map.")
-directive("default_type", HSL, 1, 1, _path, default="application/octet-stream",
-          syntax="default_type TYPE;", default_text="application/octet-stream",
-          doc="Content-Type of a file whose extension is not in `types`.")
-directive("server_tokens", HSL, 1, 1, _flag, default=True, syntax="server_tokens on | off;",
-          default_text="on", doc="Show webserv's version in `Server` and error pages.")
-directive("open_file_cache", HSL, 1, 2, _open_file_cache, default=(1024, 60.0),
-          syntax="open_file_cache max=N [inactive=TIME] | off;",
-          default_text="max=1024 inactive=60s",
-          doc="Keep open descriptors and metadata of served files.")
-directive("open_file_cache_valid", HSL, 1, 1, _time, default=1.0,
-          syntax="open_file_cache_valid TIME;", default_text="1s",
-          doc="How long a cached file is served before its path is checked again (`stat`). "
-          "Changes made through webserv (PUT, DELETE, uploads) are seen at once.")
-directive("return", frozenset({SERVER, LOCATION}), 1, 2, _return,
-          syntax="return CODE [URL | TEXT] | URL;", default_text="none",
-          doc="Stop and answer: 301/302/303/307/308 redirect to URL; other codes send TEXT.")
-directive("upload_store", HSL, 1, 1, _path, syntax="upload_store DIR;", default_text="none",
-          doc="Where POST (forms and raw bodies) and PUT write, and DELETE removes, for this "
-          "location; created at start if missing. Without it, writing methods get 403.")
+directive(
+    "worker_processes",
+    MAIN,
+    1,
+    1,
+    _worker_processes,
+    default=1,
+    syntax="worker_processes N | auto;",
+    default_text="1",
+    doc="Accepted for nginx compatibility; webserv runs one process.",
+)
+directive(
+    "error_log",
+    MAIN,
+    1,
+    2,
+    _error_log,
+    default=("stderr", "notice"),
+    syntax="error_log PATH [LEVEL];",
+    default_text="stderr notice",
+    doc="Where errors go (a file or `stderr`) and the lowest level written: "
+    + ", ".join(LOG_LEVELS)
+    + ".",
+)
+directive(
+    "pid",
+    MAIN,
+    1,
+    1,
+    _path,
+    syntax="pid PATH;",
+    default_text="none",
+    doc="Write the server's process id to PATH at start; removed at exit.",
+)
+directive(
+    "events",
+    MAIN,
+    0,
+    0,
+    None,
+    block=True,
+    syntax="events { ... }",
+    doc="Connection processing settings.",
+)
+directive(
+    "worker_connections",
+    EVENTS,
+    1,
+    1,
+    _positive_int,
+    default=1024,
+    syntax="worker_connections N;",
+    default_text="1024",
+    doc="Open connections at most; a connection beyond it is closed at once and logged.",
+)
+directive(
+    "http",
+    MAIN,
+    0,
+    0,
+    None,
+    block=True,
+    syntax="http { ... }",
+    doc="The HTTP server settings and its `server` blocks.",
+)
+directive("server", HTTP, 0, 0, None, block=True, syntax="server { ... }", doc="A virtual server.")
+directive(
+    "location",
+    SERVER,
+    1,
+    2,
+    None,
+    block=True,
+    syntax="location [ = | ~ | ~* | ^~ ] PATTERN { ... }",
+    doc="Settings for request URIs that match: exact `=`, then the longest prefix "
+    "(a `^~` prefix stops the search), then regexes (`~`, `~*` case-insensitive) in order.",
+)
+directive(
+    "listen",
+    SERVER,
+    1,
+    2,
+    _listen,
+    multi=True,
+    syntax="listen [HOST:]PORT [default_server];",
+    default_text="*:80",
+    doc="An address to accept connections on; IPv6 as `[::1]:8080`. "
+    "The first server of an address, or the one marked `default_server`, answers requests "
+    "whose Host matches no `server_name`.",
+)
+directive(
+    "server_name",
+    SERVER,
+    1,
+    ANY,
+    _server_name,
+    default=("",),
+    syntax="server_name NAME ...;",
+    default_text='""',
+    doc="Host names of this virtual server: exact, `*.example.com`, `www.example.*`, `~regex`.",
+)
+directive(
+    "root",
+    HSL,
+    1,
+    1,
+    _path,
+    default="html",
+    syntax="root PATH;",
+    default_text="html",
+    doc="Files are looked up at PATH + URI. A relative PATH is relative to the config's folder.",
+)
+directive(
+    "alias",
+    LOCATION,
+    1,
+    1,
+    _path,
+    syntax="alias PATH;",
+    default_text="none",
+    doc="Replace the matched location prefix with PATH to find a file.",
+)
+directive(
+    "index",
+    HSL,
+    1,
+    ANY,
+    _words,
+    default=("index.html",),
+    syntax="index FILE ...;",
+    default_text="index.html",
+    doc="Files tried, in order, for a URI ending in `/`.",
+)
+directive(
+    "autoindex",
+    HSL,
+    1,
+    1,
+    _flag,
+    default=False,
+    syntax="autoindex on | off;",
+    default_text="off",
+    doc="List a directory that has no index file.",
+)
+directive(
+    "error_page",
+    HSL,
+    2,
+    ANY,
+    _error_page,
+    multi=True,
+    syntax="error_page CODE ... [=[RESPONSE]] URI;",
+    default_text="none",
+    doc="Answer the CODEs with URI (an internal redirect; a URL redirects the client). "
+    "`=RESPONSE` changes the status; a bare `=` takes the status of URI's answer.",
+)
+directive(
+    "client_max_body_size",
+    HSL,
+    1,
+    1,
+    _size,
+    default=1024 * 1024,
+    syntax="client_max_body_size SIZE;",
+    default_text="1m",
+    doc="Largest request body; larger → 413. `0` means no limit.",
+)
+directive(
+    "allow_methods",
+    HSL,
+    1,
+    ANY,
+    _methods,
+    default=frozenset({"GET", "HEAD"}),
+    syntax="allow_methods METHOD ...;",
+    default_text="GET HEAD",
+    doc="Methods answered here. A known method not listed → 405 with `Allow`; an unknown "
+    "one → 501. GET implies HEAD.",
+)
+directive(
+    "keepalive_timeout",
+    HSL,
+    1,
+    2,
+    _keepalive_timeout,
+    default=(75.0, None),
+    syntax="keepalive_timeout TIME [HEADER_TIME];",
+    default_text="75s",
+    doc="How long an idle keep-alive connection stays open; `0` disables keep-alive. "
+    "HEADER_TIME is announced in `Keep-Alive: timeout=`.",
+)
+directive(
+    "client_header_timeout",
+    HS,
+    1,
+    1,
+    _time,
+    default=60.0,
+    syntax="client_header_timeout TIME;",
+    default_text="60s",
+    doc="Time to receive a whole request header section → 408 and close.",
+)
+directive(
+    "client_body_timeout",
+    HSL,
+    1,
+    1,
+    _time,
+    default=60.0,
+    syntax="client_body_timeout TIME;",
+    default_text="60s",
+    doc="Time between two reads of a request body → 408 and close.",
+)
+directive(
+    "send_timeout",
+    HSL,
+    1,
+    1,
+    _time,
+    default=60.0,
+    syntax="send_timeout TIME;",
+    default_text="60s",
+    doc="Time between two successful writes to a client that does "
+    "not read; the connection is closed after it.",
+)
+directive(
+    "large_client_header_buffers",
+    HS,
+    2,
+    2,
+    _header_buffers,
+    default=(4, 8192),
+    syntax="large_client_header_buffers NUMBER SIZE;",
+    default_text="4 8k",
+    doc="A request line longer than SIZE → 414; a header field longer than SIZE or a "
+    "header section longer than NUMBER × SIZE → 431.",
+)
+directive(
+    "access_log",
+    HSL,
+    1,
+    4,
+    _access_log,
+    multi=True,
+    syntax="access_log PATH [FORMAT [buffer=SIZE] [flush=TIME]] | off;",
+    default_text="logs/access.log combined",
+    doc="Where requests are logged and in which `log_format`. Lines are buffered and "
+    "written at least every `flush` (1s) and when the buffer (64k) fills.",
+)
+directive(
+    "log_format",
+    HTTP,
+    2,
+    ANY,
+    _log_format,
+    multi=True,
+    syntax="log_format NAME [escape=default|json|none] STRING ...;",
+    default_text="combined",
+    doc="A named access-log format with nginx variables; `combined` is predefined.",
+)
+directive(
+    "types",
+    HSL,
+    0,
+    0,
+    None,
+    block=True,
+    syntax="types { TYPE EXT ...; ... }",
+    default_text="config/mime.types",
+    doc="File extension → MIME type map.",
+)
+directive(
+    "default_type",
+    HSL,
+    1,
+    1,
+    _path,
+    default="application/octet-stream",
+    syntax="default_type TYPE;",
+    default_text="application/octet-stream",
+    doc="Content-Type of a file whose extension is not in `types`.",
+)
+directive(
+    "server_tokens",
+    HSL,
+    1,
+    1,
+    _flag,
+    default=True,
+    syntax="server_tokens on | off;",
+    default_text="on",
+    doc="Show webserv's version in `Server` and error pages.",
+)
+directive(
+    "open_file_cache",
+    HSL,
+    1,
+    2,
+    _open_file_cache,
+    default=(1024, 60.0),
+    syntax="open_file_cache max=N [inactive=TIME] | off;",
+    default_text="max=1024 inactive=60s",
+    doc="Keep open descriptors and metadata of served files.",
+)
+directive(
+    "open_file_cache_valid",
+    HSL,
+    1,
+    1,
+    _time,
+    default=1.0,
+    syntax="open_file_cache_valid TIME;",
+    default_text="1s",
+    doc="How long a cached file is served before its path is checked again (`stat`). "
+    "Changes made through webserv (PUT, DELETE, uploads) are seen at once.",
+)
+directive(
+    "return",
+    frozenset({SERVER, LOCATION}),
+    1,
+    2,
+    _return,
+    syntax="return CODE [URL | TEXT] | URL;",
+    default_text="none",
+    doc="Stop and answer: 301/302/303/307/308 redirect to URL; other codes send TEXT.",
+)
+directive(
+    "upload_store",
+    HSL,
+    1,
+    1,
+    _path,
+    syntax="upload_store DIR;",
+    default_text="none",
+    doc="Where POST (forms and raw bodies) and PUT write, and DELETE removes, for this "
+    "location; created at start if missing. Without it, writing methods get 403.",
+)
 
 
 def _cgi(stmt: Statement, args: list[str]) -> tuple[str, str | None]:
@@ -399,12 +647,30 @@ def _cgi(stmt: Statement, args: list[str]) -> tuple[str, str | None]:
     return (ext, args[1] if len(args) > 1 else None)
 
 
-directive("cgi", HSL, 1, 2, _cgi, multi=True, syntax="cgi EXT [INTERPRETER];", default_text="none",
-          doc="Run files ending in EXT as CGI scripts (RFC 3875), with INTERPRETER if given "
-          "(`cgi .py /usr/bin/python3;`), else directly (they must be executable). Repeatable.")
-directive("cgi_timeout", HSL, 1, 1, _time, default=30.0, syntax="cgi_timeout TIME;",
-          default_text="30s", doc="A script still running after TIME is killed (its whole "
-          "process group): 504 before its header section, an aborted response after.")
+directive(
+    "cgi",
+    HSL,
+    1,
+    2,
+    _cgi,
+    multi=True,
+    syntax="cgi EXT [INTERPRETER];",
+    default_text="none",
+    doc="Run files ending in EXT as CGI scripts (RFC 3875), with INTERPRETER if given "
+    "(`cgi .py /usr/bin/python3;`), else directly (they must be executable). Repeatable.",
+)
+directive(
+    "cgi_timeout",
+    HSL,
+    1,
+    1,
+    _time,
+    default=30.0,
+    syntax="cgi_timeout TIME;",
+    default_text="30s",
+    doc="A script still running after TIME is killed (its whole "
+    "process group): 504 before its header section, an aborted response after.",
+)
 
 
 def _history(stmt: Statement, args: list[str]) -> int:
@@ -414,17 +680,61 @@ def _history(stmt: Statement, args: list[str]) -> int:
     return value
 
 
-directive("lifecycle", HS, 1, 1, _flag, default=True, syntax="lifecycle on | off;",
-          default_text="on", doc="Record each connection's TCP lifecycle: the client's SYN "
-          "(TCP_SAVE_SYN) and TCP_INFO at accept and at close. Off: nothing is read from the kernel "
-          "(`$tcpinfo_*` log variables still read TCP_INFO when a line is written, as nginx's do).")
-directive("lifecycle_log", HS, 1, 1, _path, syntax="lifecycle_log PATH | off;", default_text="off",
-          doc="One JSON line per connection at close: SYN, TCP_INFO at accept and close, who "
-          "closed first, and its requests with their timings.")
-directive("status_history", HS, 1, 1, _history, default=200, syntax="status_history N;",
-          default_text="200", doc="How many closed connections the status page keeps.")
-directive("status", LOCATION, 1, 1, _flag, default=False, syntax="status on | off;",
-          default_text="off", doc="A live page of open and recent connections (each drawn from "
-          "SYN to close) and aggregate charts; JSON with `Accept: application/json` or `?format=json`.")
-directive("metrics", LOCATION, 1, 1, _flag, default=False, syntax="metrics on | off;",
-          default_text="off", doc="Prometheus text exposition of connection, request and TCP metrics.")
+directive(
+    "lifecycle",
+    HS,
+    1,
+    1,
+    _flag,
+    default=True,
+    syntax="lifecycle on | off;",
+    default_text="on",
+    doc="Record each connection's TCP lifecycle: the client's SYN "
+    "(TCP_SAVE_SYN) and TCP_INFO at accept and at close. Off: nothing is read from the kernel "
+    "(`$tcpinfo_*` log variables still read TCP_INFO when a line is written, as nginx's do).",
+)
+directive(
+    "lifecycle_log",
+    HS,
+    1,
+    1,
+    _path,
+    syntax="lifecycle_log PATH | off;",
+    default_text="off",
+    doc="One JSON line per connection at close: SYN, TCP_INFO at accept and close, who "
+    "closed first, and its requests with their timings.",
+)
+directive(
+    "status_history",
+    HS,
+    1,
+    1,
+    _history,
+    default=200,
+    syntax="status_history N;",
+    default_text="200",
+    doc="How many closed connections the status page keeps.",
+)
+directive(
+    "status",
+    LOCATION,
+    1,
+    1,
+    _flag,
+    default=False,
+    syntax="status on | off;",
+    default_text="off",
+    doc="A live page of open and recent connections (each drawn from "
+    "SYN to close) and aggregate charts; JSON with `Accept: application/json` or `?format=json`.",
+)
+directive(
+    "metrics",
+    LOCATION,
+    1,
+    1,
+    _flag,
+    default=False,
+    syntax="metrics on | off;",
+    default_text="off",
+    doc="Prometheus text exposition of connection, request and TCP metrics.",
+)

@@ -60,7 +60,9 @@ def tokenize(text: str, file: str) -> list[Token]:
             i += 1
             while True:
                 if i >= n:
-                    raise ConfigError(file, start_line, "unexpected end of file, expecting closing quote")
+                    raise ConfigError(
+                        file, start_line, "unexpected end of file, expecting closing quote"
+                    )
                 c = text[i]
                 if c == "\\" and i + 1 < n:
                     nxt = text[i + 1]
@@ -179,7 +181,9 @@ def _parse_block(
 
 def _include(stmt: Statement, base_dir: str, depth: int) -> list[Statement]:
     if len(stmt.args) != 1:
-        raise ConfigError(stmt.file, stmt.line, 'invalid number of arguments in "include" directive')
+        raise ConfigError(
+            stmt.file, stmt.line, 'invalid number of arguments in "include" directive'
+        )
     if depth >= MAX_INCLUDE_DEPTH:
         raise ConfigError(stmt.file, stmt.line, "include nested too deeply (a loop?)")
     pattern = stmt.args[0].text

@@ -28,7 +28,7 @@ from .directives import (
 )
 from .errors import ConfigError
 from .lexer import Statement, parse_file
-from .model import Config, ListenGroup, Listener, Location, Server
+from .model import Config, Listener, ListenGroup, Location, Server
 from .values import ListenAddress, compile_regex
 
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "DELETE")
@@ -58,7 +58,9 @@ class _Loader:
 
     # --- validation --------------------------------------------------------------------
 
-    def settings(self, statements: Iterable[Statement], context: str) -> tuple[Settings, list[Statement]]:
+    def settings(
+        self, statements: Iterable[Statement], context: str
+    ) -> tuple[Settings, list[Statement]]:
         """Check each statement against the table; return typed values and child blocks."""
         values: Settings = {}
         blocks: list[Statement] = []
@@ -96,7 +98,7 @@ class _Loader:
         types: dict[str, str] = {}
         for child in stmt.block or ():
             if child.block is not None:
-                raise fail(child, f'unexpected "{{" in "types" block')
+                raise fail(child, 'unexpected "{" in "types" block')
             if not child.args:
                 raise fail(child, f'invalid number of arguments in type "{child.name}"')
             for ext in child.arg_texts():
@@ -126,7 +128,9 @@ class _Loader:
             for block in server_blocks:
                 servers.append(self.build_server(block, http))
         if not servers:
-            raise ConfigError(self.path, 0, "no server defined (an http { server { ... } } block is needed)")
+            raise ConfigError(
+                self.path, 0, "no server defined (an http { server { ... } } block is needed)"
+            )
         error_log = main.get("error_log", DIRECTIVES["error_log"].default)
         path, level = error_log
         if path not in ("stderr", "stdout", "/dev/stderr", "/dev/stdout"):
@@ -150,7 +154,10 @@ class _Loader:
 
     def compile_formats(self, specs: list[tuple[LogFormatSpec, Statement]]) -> None:
         self.formats["combined"] = (LogFormatSpec("combined", "default", COMBINED), None)
-        self.formats["combined"] = (self.formats["combined"][0], variables.compile_template(COMBINED, newline=True))
+        self.formats["combined"] = (
+            self.formats["combined"][0],
+            variables.compile_template(COMBINED, newline=True),
+        )
         for spec, stmt in specs:
             if spec.name in self.formats:
                 raise fail(stmt, f'duplicate "log_format" name "{spec.name}"')
@@ -239,7 +246,12 @@ class _Loader:
         return "", text
 
     def build_location(
-        self, s: Settings, modifier: str, pattern: str, regex: re.Pattern[str] | None, stmt: Statement
+        self,
+        s: Settings,
+        modifier: str,
+        pattern: str,
+        regex: re.Pattern[str] | None,
+        stmt: Statement,
     ) -> Location:
         root = self.absolute(s.get("root", DIRECTIVES["root"].default)).rstrip("/") or "/"
         alias = s.get("alias")
@@ -285,10 +297,14 @@ class _Loader:
             cgi=self.cgi_map(s.get("cgi", [])),
             cgi_timeout=s.get("cgi_timeout", 30.0),
             upload_store=self.absolute(s["upload_store"]) if s.get("upload_store") else None,
-            upload_store_real=os.path.realpath(self.absolute(s["upload_store"])) if s.get("upload_store") else None,
+            upload_store_real=os.path.realpath(self.absolute(s["upload_store"]))
+            if s.get("upload_store")
+            else None,
         )
 
-    def cgi_map(self, entries: list[tuple[tuple[str, str | None], Statement]]) -> dict[str, str | None]:
+    def cgi_map(
+        self, entries: list[tuple[tuple[str, str | None], Statement]]
+    ) -> dict[str, str | None]:
         cgi: dict[str, str | None] = {}
         for (ext, interpreter), stmt in entries:
             if ext in cgi:
@@ -309,30 +325,40 @@ class _Loader:
             file = self.log_files[path] = LogFile(path, buffer, flush)
         return file
 
-    def build_access_logs(self, specs: list[tuple[AccessLogSpec, Statement]] | None) -> tuple[AccessLog, ...]:
+    def build_access_logs(
+        self, specs: list[tuple[AccessLogSpec, Statement]] | None
+    ) -> tuple[AccessLog, ...]:
         if specs is None:
             specs = [(AccessLogSpec(self.absolute("logs/access.log")), None)]
         logs: list[AccessLog] = []
         for spec, stmt in specs:
             if spec.path is None:
                 if len(specs) > 1:
-                    raise fail(stmt, '"access_log off" cannot be combined with other access_log directives')
+                    raise fail(
+                        stmt, '"access_log off" cannot be combined with other access_log directives'
+                    )
                 return ()
             if spec.format_name not in self.formats:
                 raise fail(stmt, f'unknown log format "{spec.format_name}"')
             file = self.log_file(spec.path, spec.buffer, spec.flush)
             key = (file.path, spec.format_name)
             if key not in self.access_logs:
-                self.access_logs[key] = AccessLog(file, self.formats[spec.format_name][1], spec.format_name)
+                self.access_logs[key] = AccessLog(
+                    file, self.formats[spec.format_name][1], spec.format_name
+                )
             logs.append(self.access_logs[key])
         return tuple(logs)
 
     def build_listeners(self, servers: list[Server]) -> tuple[Listener, ...]:
-        by_address: dict[tuple[str, int, bool], list[tuple[Server, ListenAddress, Statement | None]]] = {}
+        by_address: dict[
+            tuple[str, int, bool], list[tuple[Server, ListenAddress, Statement | None]]
+        ] = {}
         for server in servers:
             for address in server.listens:
                 stmt = self.listen_stmts.get((id(server), address))
-                by_address.setdefault((address.host, address.port, address.ipv6), []).append((server, address, stmt))
+                by_address.setdefault((address.host, address.port, address.ipv6), []).append(
+                    (server, address, stmt)
+                )
         groups: dict[tuple[str, int, bool], ListenGroup] = {}
         for key, members in by_address.items():
             groups[key] = self.build_group(members)
@@ -348,7 +374,9 @@ class _Loader:
             listeners.append(Listener(group.address, covered, len(covered) > 1))
         return tuple(listeners)
 
-    def build_group(self, members: list[tuple[Server, ListenAddress, Statement | None]]) -> ListenGroup:
+    def build_group(
+        self, members: list[tuple[Server, ListenAddress, Statement | None]]
+    ) -> ListenGroup:
         servers = [m[0] for m in members]
         defaults = [m for m in members if m[1].default_server]
         if len(defaults) > 1:

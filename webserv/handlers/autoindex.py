@@ -45,8 +45,7 @@ def listing(ex: Exchange, directory: str) -> Response:
         stamp = time.strftime("%d-%b-%Y %H:%M", time.gmtime(mtime))
         size_text = "-" if is_dir else str(size)
         lines.append(
-            f'<a href="{html.escape(href)}">{_escape(text)}</a>'
-            f"{pad}{stamp} {size_text:>19}\r\n"
+            f'<a href="{html.escape(href)}">{_escape(text)}</a>{pad}{stamp} {size_text:>19}\r\n'
         )
     lines.append("</pre><hr></body>\r\n</html>\r\n")
     body = "".join(lines).encode("utf-8", "surrogateescape")

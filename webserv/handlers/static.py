@@ -20,7 +20,13 @@ from ..http.status import default_page
 from . import autoindex
 
 # header names whose presence sends a request down the slow (conditional / range) path
-CONDITIONAL = (b"if-none-match", b"if-modified-since", b"range", b"if-match", b"if-unmodified-since")
+CONDITIONAL = (
+    b"if-none-match",
+    b"if-modified-since",
+    b"range",
+    b"if-match",
+    b"if-unmodified-since",
+)
 
 
 def resolve(ex: Exchange) -> tuple[str, str]:
@@ -49,7 +55,9 @@ def serve(ex: Exchange) -> Response:
         return redirect(301, location, loc.server_tokens)
     for name in loc.index:
         try:
-            index = file_cache.get(path + name, base, loc.open_file_cache, loc.open_file_cache_valid)
+            index = file_cache.get(
+                path + name, base, loc.open_file_cache, loc.open_file_cache_valid
+            )
         except HttpError as exc:
             if exc.status == 404:
                 continue
@@ -100,7 +108,9 @@ def file_response(ex: Exchange, entry: OpenFile, name: str | None = None) -> Res
     for name_ in CONDITIONAL:
         if name_ in headers:
             return _conditional(ex, entry)
-    return Response(200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size)
+    return Response(
+        200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size
+    )
 
 
 def _etag_matches(header: str, etag: str, weak: bool) -> bool:
@@ -147,7 +157,9 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
     # an empty file has no byte a range could describe (a suffix range on it is even
     # "satisfiable" by RFC 9110 §14.1.1 with nothing to send): answer 200, as nginx does
     if range_header is None or ex.method != "GET" or entry.size == 0:
-        return Response(200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size)
+        return Response(
+            200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size
+        )
     if_range = ex.header(b"if-range")
     if if_range is not None:
         if_range = if_range.strip()
@@ -156,10 +168,17 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
         else:
             fresh = if_range == entry.last_modified
         if not fresh:
-            return Response(200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size)
+            return Response(
+                200,
+                entry.fields,
+                parts=[FilePart(entry.fd, 0, entry.size, entry)],
+                length=entry.size,
+            )
     ranges = parse_range(range_header, entry.size)
     if ranges is None:
-        return Response(200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size)
+        return Response(
+            200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size
+        )
     if ranges == UNSATISFIABLE:
         entry.release()
         raise HttpError(416, fields=f"Content-Range: bytes */{entry.size}\r\n".encode())
@@ -171,14 +190,18 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
         first, last = ranges[0]
         fields = fields_base + f"Content-Range: bytes {first}-{last}/{entry.size}\r\n".encode()
         length = last - first + 1
-        return Response(206, fields, parts=[FilePart(entry.fd, first, length, entry)], length=length)
+        return Response(
+            206, fields, parts=[FilePart(entry.fd, first, length, entry)], length=length
+        )
     return _multipart(ex, entry, ranges, fields_base)
 
 
 _BOUNDARY_COUNTER = [0]
 
 
-def _multipart(ex: Exchange, entry: OpenFile, ranges: list[tuple[int, int]], fields: bytes) -> Response:
+def _multipart(
+    ex: Exchange, entry: OpenFile, ranges: list[tuple[int, int]], fields: bytes
+) -> Response:
     _BOUNDARY_COUNTER[0] += 1
     boundary = f"{os.getpid():010d}{_BOUNDARY_COUNTER[0]:010d}"
     ctype = content_type(ex, entry.path)
@@ -197,7 +220,9 @@ def _multipart(ex: Exchange, entry: OpenFile, ranges: list[tuple[int, int]], fie
     parts.append(tail)
     length += len(tail)
     entry.users += len(ranges) - 1
-    lines = [line for line in fields.split(b"\r\n") if line and not line.startswith(b"Content-Type:")]
+    lines = [
+        line for line in fields.split(b"\r\n") if line and not line.startswith(b"Content-Type:")
+    ]
     fields = f"Content-Type: multipart/byteranges; boundary={boundary}\r\n".encode() + b"".join(
         line + b"\r\n" for line in lines
     )

@@ -102,7 +102,10 @@ def precheck(ex: Exchange) -> HttpError | None:
         except FileNotFoundError:
             pass
         except OSError as exc:  # ENAMETOOLONG: refused now, not as a 500 after the body
-            return HttpError(400 if exc.errno == errno.ENAMETOOLONG else 403, f'stat() "{name}" failed ({exc.strerror})')
+            return HttpError(
+                400 if exc.errno == errno.ENAMETOOLONG else 403,
+                f'stat() "{name}" failed ({exc.strerror})',
+            )
         finally:
             os.close(fd)
     elif ex.method == "POST":
@@ -123,7 +126,9 @@ class PendingFile:
     def __init__(self, dir_fd: int, client_name: str = "") -> None:
         self.dir_fd = dir_fd
         self.temp = TEMP_PREFIX + secrets.token_hex(8)
-        self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
+        self.fd = os.open(
+            self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=dir_fd
+        )
         self.size = 0
         self.client_name = client_name
 
@@ -147,8 +152,13 @@ class PendingFile:
         for attempt in range(1000):
             candidate = name if attempt == 0 else f"{stem}-{attempt}{ext}"
             try:
-                os.link(self.temp, candidate, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd,
-                        follow_symlinks=False)
+                os.link(
+                    self.temp,
+                    candidate,
+                    src_dir_fd=self.dir_fd,
+                    dst_dir_fd=self.dir_fd,
+                    follow_symlinks=False,
+                )
             except FileExistsError:
                 continue
             os.unlink(self.temp, dir_fd=self.dir_fd)
@@ -261,7 +271,9 @@ async def put(ex: Exchange) -> Response:
         os.close(dir_fd)
     file_cache.forget(os.path.join(directory, name))
     if created:
-        return Response(201, field("Location", quote(ex.path)) + b"Content-Type: text/plain\r\n", b"created\n")
+        return Response(
+            201, field("Location", quote(ex.path)) + b"Content-Type: text/plain\r\n", b"created\n"
+        )
     return Response(204)
 
 
@@ -348,12 +360,19 @@ async def _read_multipart(
         else:
             fields[part.get("name", "")] = part["data"].decode("utf-8", "replace")
 
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
-        "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_part_end": on_part_end,
-    }, max_header_count=16)
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+        max_header_count=16,
+    )
     current: PendingFile | None = None
     try:
         async for chunk in ex.body:
@@ -399,18 +418,23 @@ def _summary(ex: Exchange, stored: list[tuple[str, int, str]], fields: dict[str,
     location = field("Location", urls[0]) if stored else b""
     if b"application/json" in ex.headers.get(b"accept", b""):
         data = {
-            "stored": [{"name": n, "size": s, "url": u, "client_name": c}
-                       for (n, s, c), u in zip(stored, urls)],
+            "stored": [
+                {"name": n, "size": s, "url": u, "client_name": c}
+                for (n, s, c), u in zip(stored, urls, strict=True)
+            ],
             "fields": fields,
         }
-        return Response(status, location + b"Content-Type: application/json\r\n",
-                        json.dumps(data).encode() + b"\n")
+        return Response(
+            status,
+            location + b"Content-Type: application/json\r\n",
+            json.dumps(data).encode() + b"\n",
+        )
     items = "".join(
         f'<li><a href="{html.escape(u)}">{html.escape(n)}</a> ({s} bytes)</li>'
-        for (n, s, _), u in zip(stored, urls)
+        for (n, s, _), u in zip(stored, urls, strict=True)
     )
     body = (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Upload</title></head><body>"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Upload</title></head><body>'
         f"<h1>{len(stored)} file(s) stored</h1><ul>{items}</ul>"
         '<p><a href="javascript:history.back()">Back</a></p></body></html>\n'
     )
@@ -436,7 +460,9 @@ def delete(ex: Exchange) -> Response:
         if stat.S_ISLNK(st.st_mode):
             # a GET of this name is refused when the link leads out of the store (files.py);
             # DELETE answers the same, rather than removing what the operator put there
-            dir_real = os.readlink(_PROC_FD + str(dir_fd)) if _PROC_FD else os.path.realpath(directory)
+            dir_real = (
+                os.readlink(_PROC_FD + str(dir_fd)) if _PROC_FD else os.path.realpath(directory)
+            )
             if not contained(os.path.realpath(os.path.join(dir_real, name)), base):
                 raise HttpError(403, f'"{os.path.join(directory, name)}" links outside "{base}"')
         os.unlink(name, dir_fd=dir_fd)

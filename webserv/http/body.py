@@ -18,7 +18,17 @@ MAX_CHUNK = 1024 * 1024  # what one iteration hands over at most
 
 
 class RequestBody:
-    __slots__ = ("conn", "chunks", "buffered", "received", "done", "error", "waiter", "paused", "length")
+    __slots__ = (
+        "conn",
+        "chunks",
+        "buffered",
+        "received",
+        "done",
+        "error",
+        "waiter",
+        "paused",
+        "length",
+    )
 
     def __init__(self, conn: Any, length: int | None) -> None:
         self.conn = conn

@@ -2,7 +2,9 @@
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, reason: str = "", close: bool = False, fields: bytes = b"") -> None:
+    def __init__(
+        self, status: int, reason: str = "", close: bool = False, fields: bytes = b""
+    ) -> None:
         super().__init__(reason or str(status))
         self.status = status
         self.reason = reason  # for the error log; never sent to the client

@@ -84,10 +84,34 @@ class Exchange:
     """One request and what was answered: the unit of routing, handling and logging."""
 
     __slots__ = (
-        "conn", "method", "raw_target", "path", "query", "version", "minor", "headers",
-        "host", "server", "location", "status", "body_bytes_sent", "bytes_sent", "start",
-        "keep_alive", "head", "body_received", "error", "redirects", "body", "queued",
-        "expect_continue", "cgi", "t_headers", "t_body", "t_response", "tcp_sample",
+        "conn",
+        "method",
+        "raw_target",
+        "path",
+        "query",
+        "version",
+        "minor",
+        "headers",
+        "host",
+        "server",
+        "location",
+        "status",
+        "body_bytes_sent",
+        "bytes_sent",
+        "start",
+        "keep_alive",
+        "head",
+        "body_received",
+        "error",
+        "redirects",
+        "body",
+        "queued",
+        "expect_continue",
+        "cgi",
+        "t_headers",
+        "t_body",
+        "t_response",
+        "tcp_sample",
     )
 
     def __init__(self, conn: Any, start: float) -> None:

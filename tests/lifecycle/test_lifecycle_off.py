@@ -1,0 +1,166 @@
+"""`lifecycle off;`: no SYN saved or read, no TCP_INFO read for the record, nothing recorded;
+yet `$tcpinfo_rtt` still works in a log line, read when the line is written (nginx's meaning).
+
+What the server asks the kernel is watched with strace (setsockopt/getsockopt only), with
+`lifecycle on;` as the control that shows the same trace does catch those calls.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lifecycle_support import connect, get, read_response, status_json, status_of
+from support import REPO, RunningServer, wait_until
+
+CONF = """
+error_log {tmp}/error.log info;
+http {{
+    log_format tcp '$remote_port $status $tcpinfo_rtt $tcpinfo_rttvar $tcpinfo_snd_cwnd '
+                   '$tcpinfo_rcv_space $handshake_rtt $syn_isn $syn_ttl $closed_by';
+    access_log {tmp}/logs/access.log tcp;
+    lifecycle_log {tmp}/logs/lifecycle.log;
+    lifecycle LIFECYCLE;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location /status {{ status on; access_log off; }}
+    }}
+}}
+"""
+FILES = {"a.txt": "hello\n"}
+CONNECTIONS = 3
+
+
+class Straced(RunningServer):
+    """The real server under `strace -f -e trace=setsockopt,getsockopt`."""
+
+    def start(self) -> Straced:
+        self.trace = self.tmp / "strace.txt"
+        env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+        self.stderr_file = open(self.stderr_path, "wb")
+        argv = ["strace", "-f", "-qq", "-e", "trace=setsockopt,getsockopt", "-o", str(self.trace)]
+        self.proc = subprocess.Popen(
+            [*argv, sys.executable, "-m", "webserv", str(self.conf)],
+            cwd=self.tmp,
+            env=env,
+            stdout=self.stderr_file,
+            stderr=subprocess.STDOUT,
+        )
+
+        def up() -> bool:
+            if self.proc.poll() is not None:
+                out = self.output()
+                if "ptrace" in out or "Operation not permitted" in out:
+                    pytest.skip(f"strace cannot trace here: {out.strip()[:200]}")
+                raise RuntimeError(f"webserv under strace exited:\n{out}")
+            try:
+                connect(self.port, timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        wait_until(up, timeout=30)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
+        # signal the traced server itself; strace exits with it
+        if self.proc is not None and self.proc.poll() is None:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+            for pid in children.read_text().split():
+                os.kill(int(pid), sig)
+        return super().stop(sig, timeout)
+
+    def calls(self) -> list[str]:
+        return self.trace.read_text().splitlines() if self.trace.exists() else []
+
+
+def exercise(server: RunningServer) -> list[int]:
+    """CONNECTIONS connections, one logged request each, closed by the client."""
+    ports = []
+    for _ in range(CONNECTIONS):
+        with connect(server.port) as sock:
+            sock.sendall(get("/a.txt"))
+            assert status_of(read_response(sock)) == 200
+            ports.append(sock.getsockname()[1])
+    return ports
+
+
+@pytest.fixture
+def straced(tmp_path):
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (apt-get install strace)")
+    started = []
+
+    def start(lifecycle: str) -> Straced:
+        server = Straced(tmp_path / lifecycle, CONF.replace("LIFECYCLE", lifecycle), FILES)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def count(calls: list[str], call: str, option: str) -> int:
+    """How many `call`s (getsockopt / setsockopt) of SOL_TCP `option` the trace holds."""
+    return sum(1 for c in calls if re.search(rf"\b{call}\(\d+, SOL_TCP, {option}\b", c))
+
+
+def test_lifecycle_off_reads_nothing_but_the_log_variables(straced):
+    server = straced("off")
+    ports = exercise(server)
+    lines = server.wait_access_lines(CONNECTIONS)
+    data = status_json(server.port)
+    server.stop()  # flushes the trace and the logs
+
+    calls = server.calls()
+    assert calls, "strace recorded nothing"
+    assert count(calls, "setsockopt", "TCP_SAVE_SYN") == 0  # no listener asked to keep SYNs
+    assert count(calls, "getsockopt", "TCP_SAVED_SYN") == 0
+    # TCP_INFO only where a log line asked for $tcpinfo_*: once per line, however many
+    # $tcpinfo_ fields it names
+    assert count(calls, "getsockopt", "TCP_INFO") == len(lines) == CONNECTIONS
+
+    assert data["lifecycle"] is False
+    assert data["open"] == [] and data["recent"] == []
+    stats = data["stats"]  # kept for the status page's request counters only
+    assert stats["accepted"] == 0
+    assert stats["closed_by"] == {"client": 0, "server": 0, "reset": 0}
+    assert stats["handshake_rtt_seconds"]["count"] == 0
+    assert stats["requests_by_class"]["2xx"] == CONNECTIONS
+    assert (
+        not (server.tmp / "logs" / "lifecycle.log").exists()
+        or not (server.tmp / "logs" / "lifecycle.log").read_text()
+    )
+
+    for line, port in zip(lines, ports, strict=True):
+        fields = line.split()
+        assert fields[:2] == [str(port), "200"]
+        rtt, rttvar, cwnd, rcv_space = (int(v) for v in fields[2:6])
+        assert rtt > 0 and rttvar > 0 and cwnd >= 1 and rcv_space > 0
+        # what only the lifecycle record knows is "-"; $closed_by still works
+        assert fields[6:] == ["-", "-", "-", "-"]
+
+
+def test_lifecycle_on_control(straced):
+    """The same trace with `lifecycle on;`: the calls the test above finds absent are there."""
+    server = straced("on")
+    exercise(server)
+    lines = server.wait_access_lines(CONNECTIONS)
+    server.stop()
+    calls = server.calls()
+    assert count(calls, "setsockopt", "TCP_SAVE_SYN") == 1  # the one listener
+    assert (
+        count(calls, "getsockopt", "TCP_SAVED_SYN") == CONNECTIONS + 1
+    )  # + the probe connect at start
+    # at accept and at close for each connection, plus once per log line
+    assert count(calls, "getsockopt", "TCP_INFO") >= 2 * CONNECTIONS + len(lines)
+    for line in lines:
+        assert line.split()[6] != "-" and line.split()[7] != "-"

@@ -9,6 +9,7 @@ packages=(
   tcpdump:tcpdump          # the recorded SYN is compared with the wire
   ip:iproute2              # network namespaces for the delayed-path tests
   curl:curl
+  strace:strace            # proves `lifecycle off` reads nothing from the kernel
 )
 missing=()
 for entry in "${packages[@]}"; do

@@ -101,6 +101,7 @@ class Connection(ResponseWriter, asyncio.Protocol):
         "drain_waiter",
         "last_location",
         "record",
+        "aborted",
         "stop_parsing",
         "clock",
     )
@@ -145,6 +146,7 @@ class Connection(ResponseWriter, asyncio.Protocol):
         self.last_location: Location | None = None
         self.record: Any = None  # lifecycle.Record when instrumentation is on
         self.stop_parsing = False
+        self.aborted = False  # closed with a reset (abort), not a FIN
 
     # --- asyncio callbacks -------------------------------------------------------------
 
@@ -308,9 +310,12 @@ class Connection(ResponseWriter, asyncio.Protocol):
         self.url.append(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) > self.group.default.header_line_limit:
+        size = len(name) + len(value)
+        if size > self.group.default.header_line_limit:
             raise HttpError(431, "header field too long", close=True)
-        headers = self.ex.headers
+        ex = self.ex
+        ex.header_bytes += size + 4  # ": " and CRLF, as a canonical header line has them
+        headers = ex.headers
         name = name.lower()
         old = headers.get(name)
         if old is None:
@@ -646,6 +651,7 @@ class Connection(ResponseWriter, asyncio.Protocol):
         if not self.closed_by:
             self.closed_by = "server"
             self.close_reason = reason
+        self.aborted = True
         if self.transport is not None:
             self.transport.abort()
 

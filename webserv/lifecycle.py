@@ -25,90 +25,72 @@ MAX_REQUESTS_KEPT = 100  # per connection; a long keep-alive connection keeps it
 
 
 class Record:
-    __slots__ = (
-        "id",
-        "remote_addr",
-        "remote_port",
-        "local_addr",
-        "local_port",
-        "family",
-        "accepted",
-        "t0",
-        "syn",
-        "info_accept",
-        "info_close",
-        "requests",
-        "request_count",
-        "closed",
-        "duration",
-        "closed_by",
-        "close_reason",
-        "peer_fin",
-        "hot_close",
-        "_syn_info",
-        "data_in",
-        "data_out",
-    )
+    """One connection's kernel numbers and timeline. Creating and closing it is on the hot
+    path (every connection pays it), so both only store raw bytes and references: decoding,
+    derived numbers and JSON wait until somebody reads them."""
 
-    def __init__(self, conn: Any, sock: Any) -> None:
+    __slots__ = (
+        "id", "remote_addr", "remote_port", "listen_port", "accepted", "syn", "info_accept",
+        "info_close", "requests", "request_count", "closed", "closed_by", "close_reason",
+        "peer_eof", "reset_sent", "_syn_info",
+    )  # fmt: skip
+
+    def __init__(self, conn: Any, sock: Any, now: float) -> None:
         self.id = conn.id
         self.remote_addr = conn.remote_addr
         self.remote_port = conn.remote_port
-        local = conn.local_address
-        self.local_addr, self.local_port = local
-        self.family = "ipv6" if ":" in self.remote_addr else "ipv4"
-        self.accepted = self.t0 = time.time()
+        self.listen_port = conn.listener.address.port
+        self.accepted = now
         # the SYN first: the kernel holds it only until this read
         self.syn = tcpinfo.read_saved_syn(sock)
         self.info_accept = tcpinfo.read_tcp_info(sock)
         self.info_close: bytes | None = None
-        # (begin, headers, body, response, done, method, target, version, status, in, out)
-        self.requests: deque[tuple[Any, ...]] = deque(maxlen=MAX_REQUESTS_KEPT)
+        # (begin, headers, body, response, done, method, target, minor, status, in, out)
+        self.requests: list[tuple[Any, ...]] | None = None
         self.request_count = 0
         self.closed = 0.0
-        self.duration = 0.0
         self.closed_by = ""
         self.close_reason = ""
-        self.peer_fin = False
-        self.hot_close: tuple[int | None, ...] | None = None
-        self.data_in: int | None = None  # payload bytes: bytes_received/acked without FINs
-        self.data_out: int | None = None
+        self.peer_eof = False
+        self.reset_sent = False
         self._syn_info: Any = False  # decoded on first use
 
     def request_done(self, ex: Any, now: float) -> None:
         """Keep what the timeline needs, not the exchange (it holds headers and more)."""
-        headers = ex.t_headers or now
-        self.requests.append(
-            (
-                ex.start,
-                headers,
-                ex.t_body or headers,
-                ex.t_response or headers,
-                now,
-                ex.method,
-                ex.raw_target,
-                ex.version,
-                ex.status,
-                ex.request_length,
-                ex.bytes_sent,
-            )
-        )
+        entry = (
+            ex.start, ex.t_headers, ex.t_body, ex.t_response, now, ex.method, ex.raw_target,
+            ex.minor, ex.status, ex.request_length, ex.bytes_sent,
+        )  # fmt: skip
+        requests = self.requests
+        if requests is None:
+            self.requests = [entry]
+        else:
+            requests.append(entry)
+            if len(requests) > MAX_REQUESTS_KEPT:
+                del requests[: len(requests) - MAX_REQUESTS_KEPT // 2]  # rarely, in bulk
         self.request_count += 1
 
-    def close(self, conn: Any, sock: Any) -> None:
+    def close(self, conn: Any, sock: Any, now: float) -> None:
         self.info_close = tcpinfo.read_tcp_info(sock) if sock is not None else None
-        self.hot_close = tcpinfo.hot_fields(self.info_close)
-        self.closed = time.time()
-        self.duration = self.closed - self.t0
+        self.closed = now
         self.closed_by = conn.closed_by
         self.close_reason = conn.close_reason
+        self.peer_eof = conn.peer_eof
+        self.reset_sent = conn.aborted
+
+    @property
+    def peer_fin(self) -> bool:
+        """The client's FIN arrived (the loop may not have reported one the kernel holds)."""
         raw = self.info_close
-        # the kernel may hold the client's FIN that the loop has not reported yet
-        self.peer_fin = conn.peer_eof or (raw is not None and raw[0] in _PEER_FIN_STATES)
-        hot = self.hot_close
-        self.data_in, self.data_out = _data_bytes(
-            hot[6], hot[5], _BYTES_SENT(raw), _BYTES_RETRANS(raw), self.peer_fin
-        )
+        return self.peer_eof or (raw is not None and raw[0] in _PEER_FIN_STATES)
+
+    def data_bytes(self) -> tuple[int | None, int | None]:
+        """Payload bytes in and out at close (FINs taken out), from TCP_INFO."""
+        raw = self.info_close
+        if raw is None:
+            return None, None
+        hot = tcpinfo.hot_fields(raw)
+        return _data_bytes(hot[6], hot[5], _BYTES_SENT(raw), _BYTES_RETRANS(raw), self.peer_fin)
 
     # --- reading it ---------------------------------------------------------------------
 
@@ -123,6 +105,10 @@ class Record:
     def accept_queue_ms(self) -> int | None:
         return tcpinfo.hot_fields(self.info_accept)[7] if self.info_accept else None
 
+    def sent_bytes(self) -> int:
+        """What the server wrote (headers and bodies), by its own count."""
+        return sum(entry[10] for entry in self.requests or ())
+
     def to_json(self, live: Any = None) -> dict[str, Any]:
         """Everything about the connection, decoded; `live` is the open connection, if any."""
         syn = self.syn_info()
@@ -131,32 +117,38 @@ class Record:
         if live is not None:
             info_now = tcpinfo.read_tcp_info(live) or info_now
         close = tcpinfo.decode_tcp_info(info_now) if info_now else None
-        t0 = self.t0
+        t0 = self.accepted
         requests = [
             {
                 "method": method,
                 "target": target.decode("latin-1"),
-                "version": version,
+                "version": "HTTP/1.1" if minor else "HTTP/1.0",
                 "status": status,
+                # a stage that took no separate timestamp happened with the one before it
                 "t_begin_ms": _ms(begin - t0),
-                "t_headers_ms": _ms(headers - t0),
-                "t_body_ms": _ms(body - t0),
-                "t_response_ms": _ms(response - t0),
+                "t_headers_ms": _ms((headers or begin) - t0),
+                "t_body_ms": _ms((body or headers or begin) - t0),
+                "t_response_ms": _ms((response or body or headers or begin) - t0),
                 "t_done_ms": _ms(done - t0),
                 "bytes_in": bytes_in,
                 "bytes_out": bytes_out,
             }
-            for begin, headers, body, response, done, method, target, version, status, bytes_in, bytes_out in self.requests
+            for begin, headers, body, response, done, method, target, minor, status, bytes_in, bytes_out in self.requests
+            or ()
         ]
         return {
             "id": self.id,
             "open": live is not None,
-            "family": self.family,
+            "family": "ipv6" if ":" in self.remote_addr else "ipv4",
             "client": {"addr": self.remote_addr, "port": self.remote_port},
-            "server": {"addr": self.local_addr, "port": self.local_port},
+            # the SYN was addressed to the server: its destination is our local address
+            "server": {
+                "addr": syn["dst"] if syn else None,
+                "port": syn["dst_port"] if syn else self.listen_port,
+            },
             "accepted_at": self.accepted,
             "closed_at": self.closed or None,
-            "duration_ms": _ms(self.duration) if self.closed else None,
+            "duration_ms": _ms(self.closed - self.accepted) if self.closed else None,
             "syn": _syn_json(syn),
             "handshake": _handshake_json(accept),
             "requests": requests,
@@ -167,9 +159,10 @@ class Record:
                 "closed_by": self.closed_by,
                 "reason": self.close_reason,
                 "client_fin_received": self.peer_fin,
+                "server_sent_reset": self.reset_sent,
             },
             "tcp_info": close,
-            "sequence": _sequence_json(syn, close, self.peer_fin),
+            "sequence": _sequence_json(syn, close, self.peer_fin, self.sent_bytes()),
         }
 
 
@@ -222,7 +215,7 @@ def _handshake_json(info: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _sequence_json(
-    syn: dict[str, Any] | None, info: dict[str, Any] | None, fin: bool
+    syn: dict[str, Any] | None, info: dict[str, Any] | None, fin: bool, sent: int
 ) -> dict[str, Any]:
     """The seed diagram's numbers: the client's are absolute (from its SYN), the server's are
     relative to its own ISN y, which an unprivileged socket cannot read."""
@@ -237,6 +230,7 @@ def _sequence_json(
         "client_data_bytes": data_in,
         "server_isn_visible": False,
         "server_data_bytes_acked": acked,
+        "server_data_bytes_sent": sent,  # by webserv's own count: what its FIN follows
     }
     if syn and data_in is not None:
         isn = syn["isn"]
@@ -246,37 +240,32 @@ def _sequence_json(
 
 
 class Lifecycle:
-    """Open and recent connections of one worker, and where finished records go."""
+    """Recent connections of one worker (open ones are the worker's own connections)."""
 
     def __init__(self, history: int, stats: Any = None) -> None:
-        self.open: dict[int, tuple[Record, Any]] = {}
         self.recent: deque[Record] = deque(maxlen=history)
         self.stats = stats
         self.started = time.time()
         self.accepted = 0
 
-    def opened(self, conn: Any, sock: Any) -> Record:
-        record = Record(conn, sock)
-        self.open[conn.id] = (record, sock)
-        self.accepted += 1
-        if self.stats is not None:
-            self.stats.connection_opened(record)
-        return record
-
     def closed(self, conn: Any, sock: Any, log: LogFile | None) -> None:
         record = conn.record
-        self.open.pop(conn.id, None)
-        record.close(conn, sock)
+        record.close(conn, sock, time.time())
         self.recent.append(record)
         if self.stats is not None:
-            self.stats.connection_closed(record)
+            self.stats.connection_closed(record.closed_by, record)
         if log is not None:
             log.write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")
 
-    def snapshot(self, limit: int | None = None) -> dict[str, Any]:
+    def snapshot(self, connections: Any, limit: int | None = None) -> dict[str, Any]:
         recent = list(self.recent)[-limit:] if limit else list(self.recent)
+        live = [
+            conn.record.to_json(live=conn.raw or conn.transport.get_extra_info("socket"))
+            for conn in connections
+            if conn.record is not None and not conn.closed
+        ]
         return {
             "server": {"started_at": self.started, "now": time.time(), "accepted": self.accepted},
-            "open": [record.to_json(live=sock) for record, sock in self.open.values()],
+            "open": live,
             "recent": [record.to_json() for record in reversed(recent)],
         }

@@ -12,13 +12,14 @@ import os
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from . import tcpinfo
 from .config.model import Config, Listener
 from .connection import Connection
 from .files import file_cache
-from .lifecycle import Lifecycle
+from .lifecycle import Lifecycle, Record
 from .logs import error_log
 from .stats import Stats
 
@@ -128,17 +129,27 @@ class Worker:
         self.next_id += 1
         conn.id = self.next_id
         self.connections.add(conn)
-        if self.lifecycle is not None and conn.group.default.lifecycle:
-            conn.record = self.lifecycle.opened(
-                conn, conn.raw or conn.transport.get_extra_info("socket")
-            )
+        lifecycle = self.lifecycle
+        if lifecycle is not None and conn.group.default.lifecycle:
+            now = time.time()
+            conn.record = Record(conn, conn.raw or conn.transport.get_extra_info("socket"), now)
+            lifecycle.accepted += 1
+            if self.stats is not None:
+                self.stats.connection_opened(now)
+        elif self.stats is not None:
+            self.stats.connection_opened(time.time())
         return True
 
     def connection_closed(self, conn: Connection) -> None:
+        if not conn.id:
+            return  # refused at once (worker_connections): never counted as open
         self.connections.discard(conn)
-        if conn.record is not None:
+        record = conn.record
+        if record is not None:
             sock = conn.raw or conn.transport.get_extra_info("socket")
             self.lifecycle.closed(conn, sock, conn.group.default.lifecycle_log)
+        elif self.stats is not None:
+            self.stats.connection_closed(conn.closed_by, None)
         if self.stopping and not self.connections and not self.stopped.done():
             self.stopped.set_result(None)
 

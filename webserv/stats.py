@@ -16,6 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
+from . import tcpinfo
+
 RTT_BUCKETS = (
     0.0001,
     0.00025,
@@ -103,30 +105,34 @@ class Stats:
         self.requests[status // 100 if 100 <= status < 600 else 5] += 1
         self.request_duration.observe(seconds)
 
-    def connection_opened(self, record: Any) -> None:
+    def connection_opened(self, now: float) -> None:
         self.accepted += 1
         self.open_now += 1
-        second = int(record.accepted)
+        second = int(now)
         slot = second % RATE_WINDOW
         if self.rate_second[slot] != second:
             self.rate_second[slot], self.rate_count[slot] = second, 0
         self.rate_count[slot] += 1
-        rtt = record.handshake_rtt_us()
-        if rtt is not None:
-            self.handshake_rtt.observe(rtt / 1e6)
-        queued = record.accept_queue_ms()
-        if queued is not None:
-            self.accept_queue.observe(queued / 1e3)
 
-    def connection_closed(self, record: Any) -> None:
+    def connection_closed(self, closed_by: str, record: Any) -> None:
+        """Count a close; with a lifecycle record, fold in its kernel numbers too."""
         self.open_now -= 1
-        by = record.closed_by if record.closed_by in self.closed_by else "reset"
-        self.closed_by[by] += 1
-        hot = record.hot_close
-        if hot is not None and hot[0] is not None:
-            self.retransmits.observe(hot[4])
-            self.bytes_out += record.data_out or 0
-            self.bytes_in += record.data_in or 0
+        self.closed_by[closed_by if closed_by in self.closed_by else "reset"] += 1
+        if record is None:
+            return
+        if record.info_accept is not None:
+            accept = tcpinfo.hot_fields(record.info_accept)
+            if accept[0] is not None:
+                self.handshake_rtt.observe(accept[0] / 1e6)
+            if accept[7] is not None:
+                self.accept_queue.observe(accept[7] / 1e3)
+        if record.info_close is not None:
+            retrans = tcpinfo.hot_fields(record.info_close)[4]
+            if retrans is not None:
+                self.retransmits.observe(retrans)
+                data_in, data_out = record.data_bytes()
+                self.bytes_in += data_in or 0
+                self.bytes_out += data_out or 0
 
     def connections_per_second(self) -> list[tuple[int, int]]:
         now = int(time.time())

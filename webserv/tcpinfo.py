@@ -23,7 +23,11 @@ TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
 # The stdlib lacks these; use the Linux uapi values only where they mean that.
 TCP_SAVE_SYN: int | None = getattr(socket, "TCP_SAVE_SYN", 27 if _LINUX else None)
 TCP_SAVED_SYN: int | None = getattr(socket, "TCP_SAVED_SYN", 28 if _LINUX else None)
-_BUFLEN = 512  # > sizeof(struct tcp_info) and > any IP+TCP SYN header the kernel saves
+_BUFLEN = 512  # bounds the decode-plan cache (any caller-supplied length)
+# getsockopt allocates the whole buffer before the kernel fills it: ask for what can come.
+# A saved SYN is an IP header (IPv6: 40 bytes, plus rare extension headers) and a TCP header
+# (60 at most); a buffer shorter than what the kernel saved fails (EINVAL), so keep room.
+_SYN_BUFLEN = 256
 
 
 class _HasSockopt(Protocol):
@@ -211,7 +215,7 @@ def read_tcp_info(sock: _HasSockopt) -> bytes | None:
     if TCP_INFO is None:
         return None
     try:
-        raw = sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, _BUFLEN)
+        raw = sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, TCP_INFO_SIZE)
     except OSError:
         return None
     return raw or None
@@ -241,7 +245,7 @@ def read_saved_syn(sock: _HasSockopt) -> bytes | None:
     if TCP_SAVED_SYN is None:
         return None
     try:
-        raw = sock.getsockopt(socket.IPPROTO_TCP, TCP_SAVED_SYN, _BUFLEN)
+        raw = sock.getsockopt(socket.IPPROTO_TCP, TCP_SAVED_SYN, _SYN_BUFLEN)
     except OSError:
         return None
     return raw or None

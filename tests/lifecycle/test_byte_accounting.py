@@ -111,6 +111,7 @@ def test_bytes_segments_and_sequence_at_close(server):
         "closed_by": "client",
         "reason": "client sent FIN",
         "client_fin_received": True,
+        "server_sent_reset": False,
     }
     info = record["tcp_info"]
     assert info["state_name"] == "CLOSE_WAIT"  # read before the server's own close

@@ -77,6 +77,7 @@ def test_client_fin(server):
         "closed_by": "client",
         "reason": "client sent FIN",
         "client_fin_received": True,
+        "server_sent_reset": False,
     }
     assert record["tcp_info"]["state_name"] == "CLOSE_WAIT"
     assert record["tcp_info"]["bytes_received"] == len(get("/a.txt")) + 1  # + the FIN
@@ -95,6 +96,7 @@ def test_server_keepalive_timeout(server):
         "closed_by": "server",
         "reason": "keepalive_timeout",
         "client_fin_received": True,
+        "server_sent_reset": False,
     }
     info = record["tcp_info"]
     # both FINs sent and ACKed: the kernel has handed the connection to a TIME_WAIT
@@ -120,6 +122,7 @@ def test_server_close_without_client_fin(server):
         "closed_by": "server",
         "reason": "keepalive_timeout",
         "client_fin_received": False,
+        "server_sent_reset": False,
     }
     info = record["tcp_info"]
     assert info["state_name"] == "FIN_WAIT2"
@@ -150,6 +153,7 @@ def test_connection_close_header(server):
         "closed_by": "server",
         "reason": "connection_close",
         "client_fin_received": True,
+        "server_sent_reset": False,
     }
     assert record["tcp_info"]["bytes_acked"] == len(response) + 1  # + the server's FIN
     # decided when the response was handed over, so the request's own log line knows it

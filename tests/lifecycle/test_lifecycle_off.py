@@ -130,10 +130,12 @@ def test_lifecycle_off_reads_nothing_but_the_log_variables(straced):
 
     assert data["lifecycle"] is False
     assert data["open"] == [] and data["recent"] == []
-    stats = data["stats"]  # kept for the status page's request counters only
-    assert stats["accepted"] == 0
-    assert stats["closed_by"] == {"client": 0, "server": 0, "reset": 0}
+    stats = data["stats"]  # connections and requests are counted; nothing from the kernel
+    # + the connection asking for the status and the readiness probe of the test support
+    assert stats["accepted"] >= CONNECTIONS + 1
+    assert stats["closed_by"]["client"] >= 1  # counted without any kernel read
     assert stats["handshake_rtt_seconds"]["count"] == 0
+    assert stats["retransmits_per_connection"]["count"] == 0
     assert stats["requests_by_class"]["2xx"] == CONNECTIONS
     assert (
         not (server.tmp / "logs" / "lifecycle.log").exists()

@@ -45,7 +45,10 @@ def status(ex: Exchange) -> Response:
     if values and values[0].isdigit():
         limit = int(values[0])
     lifecycle = worker.lifecycle
-    data = lifecycle.snapshot(limit) if lifecycle is not None else {"open": [], "recent": []}
+    if lifecycle is not None:
+        data = lifecycle.snapshot(worker.connections, limit)
+    else:
+        data = {"open": [], "recent": []}
     data["lifecycle"] = lifecycle is not None
     data["version"] = __version__
     data["pid"] = os.getpid()

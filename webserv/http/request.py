@@ -112,6 +112,7 @@ class Exchange:
         "t_body",
         "t_response",
         "tcp_sample",
+        "header_bytes",
     )
 
     def __init__(self, conn: Any, start: float) -> None:
@@ -142,6 +143,7 @@ class Exchange:
         # lifecycle timestamps (time.time()), taken only when instrumentation is on
         self.t_headers = self.t_body = self.t_response = 0.0
         self.tcp_sample: bytes | None = None  # TCP_INFO read for this request's log line
+        self.header_bytes = 0  # the header lines as received, counted while parsing
 
     @property
     def target(self) -> str:
@@ -159,8 +161,7 @@ class Exchange:
         if not self.method:
             return 0
         line = len(self.method) + len(self.raw_target) + len(self.version) + 4
-        fields = sum(len(k) + len(v) + 4 for k, v in self.headers.items())
-        return line + fields + 2 + self.body_received
+        return line + self.header_bytes + 2 + self.body_received
 
     def header(self, name: bytes) -> str | None:
         value = self.headers.get(name)

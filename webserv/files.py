@@ -26,6 +26,7 @@ class OpenFile:
     """An open regular file (or a directory's metadata) with its precomputed validators."""
 
     __slots__ = (
+        "base_ok",
         "path",
         "fd",
         "size",
@@ -64,6 +65,7 @@ class OpenFile:
         self.fields = b""  # header lines for a 200, built for the location in fields_types
         self.fields_types: object = None
         self.real = path  # where the descriptor really points (symlinks resolved)
+        self.base_ok: str | None = None
 
     def release(self) -> None:
         """A response is done with fd: close it unless the cache still holds it."""
@@ -102,6 +104,7 @@ def open_file(path: str, base_real: str, now: float) -> OpenFile:
         raise
     entry = OpenFile(path, fd, st, now)
     entry.real = real
+    entry.base_ok = base_real
     return entry
 
 
@@ -133,10 +136,12 @@ class FileCache:
             if now - entry.checked <= valid or self._still_same(entry, now):
                 # one path can be reached through locations with different roots (alias):
                 # an entry opened for one must still stay inside this one's root
-                if not contained(entry.real, base_real):
-                    raise HttpError(
-                        403, f'"{path}" resolves to "{entry.real}", outside "{base_real}"'
-                    )
+                if entry.base_ok is not base_real:
+                    if not contained(entry.real, base_real):
+                        raise HttpError(
+                            403, f'"{path}" resolves to "{entry.real}", outside "{base_real}"'
+                        )
+                    entry.base_ok = base_real  # the last root it was checked against
                 entry.used = now
                 entry.users += 1
                 return entry

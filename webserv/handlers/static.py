@@ -104,10 +104,8 @@ def file_response(ex: Exchange, entry: OpenFile, name: str | None = None) -> Res
             f"ETag: {entry.etag}\r\nAccept-Ranges: bytes\r\n"
         ).encode("latin-1")
         entry.fields_types = loc
-    headers = ex.headers
-    for name_ in CONDITIONAL:
-        if name_ in headers:
-            return _conditional(ex, entry)
+    if not ex.headers.keys().isdisjoint(CONDITIONAL):
+        return _conditional(ex, entry)
     return Response(
         200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size
     )

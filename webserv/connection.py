@@ -215,6 +215,9 @@ class Connection(ResponseWriter, asyncio.Protocol):
         if self.raw is not None:
             self.raw.detach()
             self.raw = None
+        # the parser holds this protocol for its callbacks: break the cycle, so the
+        # connection is freed now by reference counting, not later by the cyclic GC
+        self.parser = None
 
     def pause_writing(self) -> None:
         self.write_blocked = True

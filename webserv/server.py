@@ -8,6 +8,7 @@ that fires connection deadlines, graceful stop (SIGTERM/SIGINT/SIGQUIT), log reo
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -259,6 +260,9 @@ async def serve(config: Config, ready: Any = None) -> None:
     worker = Worker(config)
     worker.bind()
     await worker.start()
+    # everything made so far (modules, the configuration) lives as long as the process:
+    # out of the collector's sight, full collections only walk what requests create
+    gc.freeze()
     write_pid(config.pid)
     if ready is not None:
         ready(worker)

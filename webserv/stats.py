@@ -126,13 +126,11 @@ class Stats:
                 self.handshake_rtt.observe(accept[0] / 1e6)
             if accept[7] is not None:
                 self.accept_queue.observe(accept[7] / 1e3)
-        if record.info_close is not None:
-            retrans = tcpinfo.hot_fields(record.info_close)[4]
-            if retrans is not None:
-                self.retransmits.observe(retrans)
-                data_in, data_out = record.data_bytes()
-                self.bytes_in += data_in or 0
-                self.bytes_out += data_out or 0
+        data_in, data_out, retrans = record.data_bytes()
+        if retrans is not None:
+            self.retransmits.observe(retrans)
+        self.bytes_in += data_in or 0
+        self.bytes_out += data_out or 0
 
     def connections_per_second(self) -> list[tuple[int, int]]:
         now = int(time.time())

@@ -149,6 +149,17 @@ def test_decode_synthetic_struct_every_field() -> None:
     assert d["state_name"] == "CLOSE_WAIT"
     assert d["options_names"] == ["timestamps", "wscale", "usec_ts", "tfo_child"]
     assert hot_fields(raw) == tuple(d[n] for n in HOT_FIELDS)
+    # the one-unpack reader of what a close needs agrees with the full decode, field by field
+    assert tcpinfo.close_fields(raw) == tuple(d[n] for n in tcpinfo.CLOSE_FIELDS)
+    # a 3.x kernel's 104 bytes carry state and total_retrans only
+    assert tcpinfo.close_fields(raw[:104]) == (
+        d["state"],
+        d["total_retrans"],
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def test_none_and_empty_decode_to_all_none() -> None:

@@ -113,7 +113,6 @@ class Exchange:
         "t_response",
         "tcp_sample",
         "header_bytes",
-        "t_done",
     )
 
     def __init__(self, conn: Any, start: float) -> None:
@@ -145,7 +144,6 @@ class Exchange:
         self.t_headers = self.t_body = self.t_response = 0.0
         self.tcp_sample: bytes | None = None  # TCP_INFO read for this request's log line
         self.header_bytes = 0  # the header lines as received, counted while parsing
-        self.t_done = 0.0  # set when the lifecycle record keeps the exchange
 
     @property
     def target(self) -> str:

@@ -49,6 +49,7 @@ SENDFILE = sys.platform.startswith("linux")
 LINGER_AFTER_ERROR = 5.0  # unread input is likely: give the client time to read the answer
 LINGER_AFTER_CLOSE = 1.0  # an orderly close: the client usually answers our FIN at once
 ROUTE_MEMO_LIMIT = 4096
+FOLD_BATCH = 256  # finished exchanges waiting to be counted (see Worker.fold)
 
 IDLE, HEADERS, BODY, LINGER = 0, 1, 2, 3
 # why reading is paused (a bit each): input held while answering, a body the handler lags on
@@ -533,12 +534,14 @@ class Connection(ResponseWriter, asyncio.Protocol):
             self.closed_by, self.close_reason = "server", _close_reason(ex)
         for access_log in loc.access_logs:
             access_log.log(ex)
-        stats = self.worker.stats
-        if stats is not None:
-            now = _now()
-            stats.request_done(ex.status, now - ex.start)
-            if self.record is not None:
-                self.record.request_done(ex, now)
+        finished = self.worker.finished
+        if finished is not None:
+            # counted and recorded in batches (Worker.fold): the same work, but done in one
+            # loop it costs a fraction of what it costs between two requests (measured)
+            ex.t_done = _now()
+            finished.append(ex)
+            if len(finished) >= FOLD_BATCH:
+                self.worker.fold()
         self.active = None
         self.last_location = loc
         if not ex.keep_alive:

@@ -274,9 +274,8 @@ class Lifecycle:
         self.started = time.time()
         self.accepted = 0
 
-    def closed(self, conn: Any, sock: Any, log: LogFile | None) -> None:
-        record = conn.record
-        record.close(conn, sock, time.time())
+    def closed(self, record: Record, log: LogFile | None) -> None:
+        """A closed connection's record (its kernel numbers already read) is done."""
         self.recent.append(record)
         if self.stats is not None:
             self.stats.connection_closed(record.closed_by, record)

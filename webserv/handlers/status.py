@@ -40,6 +40,7 @@ def status(ex: Exchange) -> Response:
     if not wants_json(ex):
         return Response(200, b"Content-Type: text/html; charset=utf-8\r\n" + NO_STORE, _page())
     worker = ex.conn.worker
+    worker.fold()
     limit = None
     values = parse_qs(ex.query).get("limit")
     if values and values[0].isdigit():
@@ -59,7 +60,9 @@ def status(ex: Exchange) -> Response:
 
 
 def metrics(ex: Exchange) -> Response:
-    stats = ex.conn.worker.stats
+    worker = ex.conn.worker
+    worker.fold()
+    stats = worker.stats
     if stats is None:
         raise HttpError(500, "metrics without stats")
     body = generate_latest(registry_for(stats))

@@ -113,6 +113,7 @@ class Exchange:
         "t_response",
         "tcp_sample",
         "header_bytes",
+        "t_done",
     )
 
     def __init__(self, conn: Any, start: float) -> None:
@@ -144,6 +145,7 @@ class Exchange:
         self.t_headers = self.t_body = self.t_response = 0.0
         self.tcp_sample: bytes | None = None  # TCP_INFO read for this request's log line
         self.header_bytes = 0  # the header lines as received, counted while parsing
+        self.t_done = 0.0  # handed to the kernel (taken when counters or records want it)
 
     @property
     def target(self) -> str:

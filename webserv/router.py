@@ -10,6 +10,8 @@ client sending endless distinct paths cannot grow it without limit.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .config.model import ListenGroup, Location, Server
 
 MEMO_LIMIT = 4096
@@ -20,15 +22,20 @@ _server_memo: dict[tuple[ListenGroup, str], Server] = {}
 _location_memo: dict[tuple[Server, str], Location] = {}
 
 
+def _memoised(memo: dict[Any, Any], owner: Any, name: str, find: Any) -> Any:
+    """find(owner, name), remembered; the table is emptied rather than grown past its limit."""
+    key = (owner, name)
+    found = memo.get(key)
+    if found is None:
+        found = find(owner, name)
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = found
+    return found
+
+
 def select_server(group: ListenGroup, host: str) -> Server:
-    key = (group, host)
-    server = _server_memo.get(key)
-    if server is None:
-        server = _find_server(group, host)
-        if len(_server_memo) >= MEMO_LIMIT:
-            _server_memo.clear()
-        _server_memo[key] = server
-    return server
+    return _memoised(_server_memo, group, host, _find_server)
 
 
 def _find_server(group: ListenGroup, host: str) -> Server:
@@ -49,14 +56,7 @@ def _find_server(group: ListenGroup, host: str) -> Server:
 
 
 def select_location(server: Server, path: str) -> Location:
-    key = (server, path)
-    location = _location_memo.get(key)
-    if location is None:
-        location = _find_location(server, path)
-        if len(_location_memo) >= MEMO_LIMIT:
-            _location_memo.clear()
-        _location_memo[key] = location
-    return location
+    return _memoised(_location_memo, server, path, _find_location)
 
 
 def _find_location(server: Server, path: str) -> Location:

@@ -339,48 +339,31 @@ def test_logs_split_as_configured(demo):
 
 # --- in a browser --------------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
-
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make system-deps)")
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_home_page_in_a_browser(demo, scheme):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        problems: list[str] = []
-        try:
-            for width in (1280, 390):
-                problems.clear()
-                page = browser.new_page(
-                    viewport={"width": width, "height": 900}, color_scheme=scheme
-                )
-                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-                page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
-                page.on(
-                    "response",
-                    lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
-                )
-                page.goto(f"http://127.0.0.1:{demo.port}/", wait_until="load")
-                assert problems == []
-                assert page.evaluate("document.documentElement.scrollWidth") <= width
-                assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (
-                    scheme == "dark"
-                )
-                images = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
-                assert images and all(images)
-                page.close()
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{demo.port}/methods/")
-            page.click('#methods button:text-is("DELETE")')
-            page.wait_for_function("document.querySelector('#result').textContent.includes('405')")
-            assert "Allow: GET, HEAD" in page.text_content("#result")
-        finally:
-            browser.close()
+def test_home_page_in_a_browser(demo, browser, scheme):
+    problems: list[str] = []
+    for width in (1280, 390):
+        problems.clear()
+        page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+        page.on(
+            "response",
+            lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+        )
+        page.goto(f"http://127.0.0.1:{demo.port}/", wait_until="load")
+        assert problems == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches") == (
+            scheme == "dark"
+        )
+        images = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
+        assert images and all(images)
+        page.close()
+    page = browser.new_page()
+    page.goto(f"http://127.0.0.1:{demo.port}/methods/")
+    page.click('#methods button:text-is("DELETE")')
+    page.wait_for_function("document.querySelector('#result').textContent.includes('405')")
+    assert "Allow: GET, HEAD" in page.text_content("#result")
+    page.close()

@@ -17,13 +17,11 @@ from __future__ import annotations
 import json
 import re
 import socket
-from pathlib import Path
 
 import httpx
 import pytest
 from support import REPO, RawConn, RunningServer, wait_until
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
 CONF = """
 http {{
@@ -95,29 +93,6 @@ def closed_record(server: RunningServer, client_port: int) -> dict:
 
 
 # --- the browser ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (Debian package chromium; `make system-deps`)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright for Python is not installed (pip install '.[test]')")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 class Page:

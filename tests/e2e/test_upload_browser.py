@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from support import REPO, RunningServer, wait_until
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
 
 # the location the demo's default.conf is meant to get for this page
@@ -56,29 +55,6 @@ def server(tmp_path_factory):
     srv.uploads = srv.tmp / "uploads"
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (Debian package chromium; `make system-deps`)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright for Python is not installed (pip install '.[test]')")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 def _stored(directory: Path) -> dict[str, bytes]:

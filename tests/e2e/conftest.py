@@ -1,0 +1,34 @@
+"""The real browser the end-to-end tests drive: Debian's chromium through Playwright.
+
+`playwright install` cannot download browsers here, so the system's chromium is launched by
+path, with the flags that keep it from reaching for the network it does not have.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless chromium for the whole session; skips where it cannot run."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (Debian package chromium; make system-deps)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright for Python is missing (pip install '.[test]')"
+    )
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()

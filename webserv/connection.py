@@ -35,29 +35,22 @@ from typing import Any
 
 import httptools
 
-from . import dispatch, router
+from . import dispatch
 from .config.model import Listener, Location
-from .http.body import RequestBody
 from .http.errors import HttpError
-from .http.request import Exchange, normalize_path, split_target
+from .http.request import Exchange
 from .http.response import FilePart, Response
 from .logs import error_log
+from .reader import BODY, CONTINUE, IDLE, LINGER, PAUSE_HELD, RequestReader
 from .writer import ResponseWriter
 
 SENDFILE = sys.platform.startswith("linux")
 # a closing connection waits this long for the client's own FIN (nginx: lingering_timeout)
 LINGER_AFTER_ERROR = 5.0  # unread input is likely: give the client time to read the answer
 LINGER_AFTER_CLOSE = 1.0  # an orderly close: the client usually answers our FIN at once
-ROUTE_MEMO_LIMIT = 4096
 FOLD_BATCH = 256  # finished exchanges waiting to be counted (see Worker.fold)
 
-IDLE, HEADERS, BODY, LINGER = 0, 1, 2, 3
-# why reading is paused (a bit each): input held while answering, a body the handler lags on
-PAUSE_HELD, PAUSE_BODY = 1, 2
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
-_BODY_METHODS = frozenset({"POST", "PUT"})
 _now = time.time
 _AF_INET, _AF_INET6, _SOCK_STREAM = (
     int(socket.AF_INET),
@@ -66,46 +59,14 @@ _AF_INET, _AF_INET6, _SOCK_STREAM = (
 )
 
 
-class Connection(ResponseWriter, asyncio.Protocol):
+class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
     __slots__ = (
-        "worker",
-        "listener",
-        "group",
-        "transport",
-        "raw",
-        "fd",
-        "parser",
-        "id",
-        "requests",
-        "remote_addr",
-        "remote_port",
-        "_local",
-        "ex",
-        "active",
-        "queue",
-        "held",
-        "reading",
-        "url",
-        "header_size",
-        "write_blocked",
-        "out",
-        "out_ex",
-        "deadline",
-        "timeout_kind",
-        "paused",
-        "peer_eof",
-        "closed",
-        "close_reason",
-        "closed_by",
-        "feeding",
-        "task",
-        "drain_waiter",
-        "last_location",
-        "record",
-        "aborted",
-        "stop_parsing",
-        "clock",
-    )
+        "worker", "listener", "group", "transport", "raw", "fd", "parser", "id", "requests",
+        "remote_addr", "remote_port", "_local", "ex", "active", "queue", "held", "reading",
+        "url", "header_size", "write_blocked", "out", "out_ex", "deadline", "timeout_kind",
+        "paused", "peer_eof", "closed", "close_reason", "closed_by", "feeding", "task",
+        "drain_waiter", "last_location", "record", "aborted", "stop_parsing", "clock",
+    )  # fmt: skip
 
     def __init__(self, worker: Any, listener: Listener) -> None:
         self.worker = worker
@@ -238,232 +199,6 @@ class Connection(ResponseWriter, asyncio.Protocol):
             return
         if self.active is None:
             self.next_request()
-
-    # --- reading -----------------------------------------------------------------------
-
-    def feed(self, data: bytes) -> None:
-        """Parse bytes; a request's header section may not grow past the server's limit."""
-        if self.reading <= HEADERS:
-            limit = self.group.default.header_section_limit
-            room = limit + 4 - self.header_size  # + the CRLF CRLF that ends the section
-            if len(data) > room:
-                self.feed(data[:room])
-                if self.reading <= HEADERS and not self.stop_parsing:
-                    status = 431 if self.ex is not None and self.ex.headers else 414
-                    self.fail_parse(
-                        HttpError(status, "request header section too large", close=True)
-                    )
-                elif not self.stop_parsing and self.reading != LINGER:
-                    self.data_received(data[room:])
-                return
-            self.header_size += len(data)
-        self.feeding = True
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self.stop_parsing = True  # no protocol switch here: answer, then close
-            for ex in (self.active, *self.queue):
-                if ex is not None:
-                    ex.keep_alive = False
-        except httptools.HttpParserCallbackError as exc:
-            cause = exc.__context__
-            if isinstance(cause, HttpError):
-                self.fail_parse(cause)
-            else:
-                error_log.error(f"internal error while parsing: {cause!r}", self.id)
-                self.fail_parse(HttpError(500, repr(cause), close=True))
-        except httptools.HttpParserInvalidMethodError:
-            token = data.split(b" ", 1)[0]
-            status = 501 if token.isalpha() and token.isupper() else 400
-            self.fail_parse(HttpError(status, "unknown method", close=True))
-        except httptools.HttpParserError as exc:
-            self.fail_parse(HttpError(400, f"malformed request: {exc}", close=True))
-        finally:
-            self.feeding = False
-
-    def fail_parse(self, err: HttpError) -> None:
-        """The input cannot be parsed further: answer this error in turn, then close."""
-        self.stop_parsing = True
-        self.held.clear()
-        ex = self.ex or Exchange(self, _now())
-        self.ex = None
-        if ex.body is not None and ex.queued:
-            # a handler is (or will be) reading this body: it gets the error and answers it
-            ex.keep_alive = False
-            ex.body.fail(err)
-            return
-        ex.error = err
-        ex.keep_alive = False
-        if ex.server is None:
-            ex.server = self.group.default
-        if self.active is None and not self.queue:
-            self.start(ex)
-        else:
-            self.queue.append(ex)
-
-    def on_message_begin(self) -> None:
-        self.ex = Exchange(self, _now())
-        self.requests += 1
-        self.reading = HEADERS
-        self.url.clear()
-        if self.active is None:
-            self.timeout_kind = "header"
-            self.deadline = self.clock() + self.group.default.client_header_timeout
-
-    def on_url(self, url: bytes) -> None:
-        self.url.append(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        size = len(name) + len(value)
-        if size > self.group.default.header_line_limit:
-            raise HttpError(431, "header field too long", close=True)
-        ex = self.ex
-        ex.header_bytes += size + 4  # ": " and CRLF, as a canonical header line has them
-        headers = ex.headers
-        name = name.lower()
-        old = headers.get(name)
-        if old is None:
-            headers[name] = value
-        elif name == b"host":
-            raise HttpError(400, "more than one Host header", close=True)
-        elif name == b"content-length":
-            if old != value:
-                raise HttpError(400, "conflicting Content-Length headers", close=True)
-        else:
-            headers[name] = old + (b"; " if name == b"cookie" else b", ") + value
-
-    def on_headers_complete(self) -> None:
-        ex = self.ex
-        parser = self.parser
-        method = parser.get_method()
-        ex.method = _METHODS.get(method) or method.decode("ascii", "replace")
-        ex.head = method == b"HEAD"
-        version = parser.get_http_version()
-        if version != "1.1":
-            if version == "1.0":
-                ex.minor = 0
-                ex.version = "HTTP/1.0"
-            elif not version.startswith("1."):
-                raise HttpError(505, f"HTTP/{version} is not supported", close=True)
-        ex.keep_alive = parser.should_keep_alive()
-        url = self.url[0] if len(self.url) == 1 else b"".join(self.url)
-        if len(url) > self.group.default.header_line_limit:
-            raise HttpError(414, "request line too long", close=True)
-        ex.raw_target = url
-        if self.record is not None:
-            ex.t_headers = _now()
-        headers = ex.headers
-        host = headers.get(b"host")
-        if host is None and ex.minor == 1 and url[:1] == b"/":
-            raise HttpError(400, "HTTP/1.1 request without Host", close=True)
-        memo = self.group.memo
-        route = memo.get((host, url))
-        if route is None:
-            route = self.route(host, url)
-        ex.server, ex.location, ex.path, ex.query, ex.host = route
-        self.reading = BODY
-        loc = ex.location
-        if b"content-length" not in headers and b"transfer-encoding" not in headers:
-            if ex.method not in loc.allow_methods or ex.method in _BODY_METHODS:
-                ex.error = dispatch.check_request(ex, has_body=False)
-            return
-        self.body_expected(ex, loc)
-
-    def route(self, host: bytes | None, url: bytes) -> tuple:
-        """Server, location, path, query and host name of a request target (memoised)."""
-        if url[:1] == b"/" and b"?" not in url and b"#" not in url:
-            raw_path, query, authority = url, b"", None
-        else:
-            raw_path, query, authority = split_target(url)
-        if authority is not None:
-            host = authority
-        name = _host_name(host) if host is not None else ""
-        server = router.select_server(self.group, name)
-        path = normalize_path(raw_path)
-        route = (server, router.select_location(server, path), path, query.decode("latin-1"), name)
-        memo = self.group.memo
-        if len(memo) >= ROUTE_MEMO_LIMIT:
-            memo.clear()
-        memo[(host, url)] = route
-        return route
-
-    def body_expected(self, ex: Exchange, loc: Location) -> None:
-        """A body follows: refuse it before reading it, or hand it to its handler as it comes.
-
-        Every check that the header section allows is made first (method, route, size), so
-        that `100 Continue` is only promised to a body that will be taken (RFC 9110 §10.1.1).
-        """
-        headers = ex.headers
-        coding = headers.get(b"transfer-encoding")
-        if coding is not None and (coding.lower() != b"chunked" or ex.minor == 0):
-            # RFC 9112 §6.1: chunked is the only coding taken, and never from HTTP/1.0
-            raise HttpError(400, f"unsupported Transfer-Encoding {coding!r}", close=True)
-        length = headers.get(b"content-length")
-        limit = loc.client_max_body_size  # first, as nginx does when it picks the location
-        if length is not None and limit and int(length) > limit:
-            raise HttpError(
-                413, f"client intended to send too large body: {int(length)} bytes", close=True
-            )
-        err = dispatch.check_request(ex, has_body=True)
-        if err is not None:
-            if length is not None and int(length) == 0 and b"transfer-encoding" not in headers:
-                ex.error = err  # nothing to leave unread: the connection can go on
-                return
-            err.close = True
-            raise err
-        expect = headers.get(b"expect")
-        if expect is not None:
-            if expect.lower() != b"100-continue":
-                raise HttpError(417, f"unsupported expectation {expect!r}", close=True)
-            ex.expect_continue = ex.minor == 1
-        self.set_deadline("body", loc.client_body_timeout)
-        if dispatch.takes_body(ex):
-            ex.body = RequestBody(self, int(length) if length is not None else None)
-            ex.queued = True
-            if self.active is None and not self.queue:
-                self.start(ex)  # the handler reads the body as it arrives
-            else:
-                self.queue.append(ex)
-        elif ex.expect_continue and self.active is None and not self.queue:
-            ex.expect_continue = False
-            self.transport.write(CONTINUE)
-
-    def on_body(self, chunk: bytes) -> None:
-        ex = self.ex
-        ex.body_received += len(chunk)
-        limit = ex.location.client_max_body_size
-        if limit and ex.body_received > limit:
-            raise HttpError(413, "client sent too large body", close=True)
-        if ex.body is not None:
-            ex.body.feed(chunk)
-        if not self.paused & PAUSE_BODY:
-            self.set_deadline("body", ex.location.client_body_timeout)
-
-    def pause_body(self) -> None:
-        """The handler lags behind the client: stop reading, and stop the body timer."""
-        self.pause(PAUSE_BODY)
-        self.deadline = 0.0
-
-    def resume_body(self) -> None:
-        self.resume(PAUSE_BODY)
-        if self.reading == BODY and self.ex is not None:
-            self.set_deadline("body", self.ex.location.client_body_timeout)
-
-    def on_message_complete(self) -> None:
-        ex = self.ex
-        self.ex = None
-        self.reading = IDLE
-        self.header_size = 0
-        if ex.body is not None:
-            ex.body.end()
-        if self.record is not None and ex.body_received:
-            ex.t_body = _now()
-        if ex.queued:
-            return  # started (or queued) when its header section was complete
-        if self.active is None and not self.queue:
-            self.start(ex)
-        else:
-            self.queue.append(ex)
 
     # --- answering ---------------------------------------------------------------------
 
@@ -675,20 +410,6 @@ class Connection(ResponseWriter, asyncio.Protocol):
     @property
     def local_port(self) -> int:
         return self.local_address[1]
-
-
-def _host_name(host: bytes) -> str:
-    """Lower-case host without port; IPv6 literals keep their brackets. 400 if malformed."""
-    text = host.decode("latin-1").strip().lower()
-    if any(c in text for c in "/\\ \t\x00") or text.startswith("."):
-        raise HttpError(400, f"invalid host in request: {text!r}", close=True)
-    if text.startswith("["):
-        end = text.find("]")
-        return text[: end + 1] if end > 0 else text
-    colon = text.rfind(":")
-    if colon >= 0:
-        text = text[:colon]
-    return text.rstrip(".")
 
 
 def _close_reason(ex: Exchange) -> str:

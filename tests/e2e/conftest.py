@@ -20,9 +20,13 @@ BROWSER_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless chromium for the whole session; skips where it cannot run."""
+    """One headless chromium per test module; skips where it cannot run.
+
+    Not per session: Playwright's sync API keeps an event loop running in the main thread
+    while it is open, and later tests that run their own loop (asyncio.run) would fail.
+    """
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (Debian package chromium; make system-deps)")
     sync_api = pytest.importorskip(

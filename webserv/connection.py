@@ -172,6 +172,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
             self.drain_waiter.set_exception(ConnectionResetError("client went away"))
         if self.active is not None and self.active.status == 0:
             self.active.status = 499  # nginx's "client closed request"
+            self.active.t_done = _now()
             self.log(self.active)
         self.worker.connection_closed(self)
         if self.raw is not None:
@@ -263,6 +264,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
 
     def finish(self, ex: Exchange) -> None:
         """The response is in the kernel's (or the transport's) hands: log, then go on."""
+        ex.t_done = _now()
         loc = ex.location
         if not ex.keep_alive and not self.closed_by:
             # decided now, so that $closed_by in this request's log line already knows
@@ -273,7 +275,6 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         if finished is not None:
             # counted and recorded in batches (Worker.fold): the same work, but done in one
             # loop it costs a fraction of what it costs between two requests (measured)
-            ex.t_done = _now()
             finished.append(ex)
             if len(finished) >= FOLD_BATCH:
                 self.worker.fold()

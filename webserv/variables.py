@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import tcpinfo
-from .http.dates import http_date_now, iso8601_now, time_local_now
+from .http.dates import http_date_now, iso8601_at, time_local_at
 
 # name -> (expression on x, safe): a safe value never needs escaping (numbers, addresses)
 _VARIABLES: dict[str, tuple[str, bool]] = {
@@ -22,10 +22,12 @@ _VARIABLES: dict[str, tuple[str, bool]] = {
     "remote_user": ("'-'", True),
     "server_addr": ("x.conn.local_addr", True),
     "server_port": ("x.conn.local_port", True),
-    "time_local": ("_time_local()", True),
-    "time_iso8601": ("_time_iso()", True),
+    # times are the exchange's own (t_done: handed to the kernel), so a line written later
+    # (see AccessLog) says when the request ended, not when the log was flushed
+    "time_local": ("_time_local(x.t_done)", True),
+    "time_iso8601": ("_time_iso(x.t_done)", True),
     "date_gmt": ("_date_gmt()", True),
-    "msec": ("f'{_time():.3f}'", True),
+    "msec": ("f'{(x.t_done or _time()):.3f}'", True),
     "request": ("x.request_line", False),
     "request_method": ("x.method", False),
     "request_uri": ("x.target", False),
@@ -40,7 +42,7 @@ _VARIABLES: dict[str, tuple[str, bool]] = {
     "body_bytes_sent": ("x.body_bytes_sent", True),
     "bytes_sent": ("x.bytes_sent", True),
     "request_length": ("x.request_length", True),
-    "request_time": ("f'{_time() - x.start:.3f}'", True),
+    "request_time": ("f'{(x.t_done or _time()) - x.start:.3f}'", True),
     "connection": ("x.conn.id", True),
     "connection_requests": ("x.conn.requests", True),
     "server_name": ("x.server.primary_name", False),
@@ -213,12 +215,26 @@ class UnknownVariable(ValueError):
     pass
 
 
+# what may be rendered after the request, from the finished exchange alone: everything but
+# what changes later (the connection's request count, TCP_INFO ($tcpinfo_*), who closed, the
+# date) or needs the open socket (the local address)
+_LATE_SAFE = frozenset(_VARIABLES) - {
+    "connection_requests", "server_addr", "server_port", "date_gmt", "closed_by",
+}  # fmt: skip
+_LATE_SAFE_PREFIXES = ("http_", "arg_")
+
+
 def compile_template(
     template: str, escape: str = "default", newline: bool = False
 ) -> Callable[[Any], str]:
-    """Compile an nginx template ("$remote_addr - [$time_local]") into `f(x) -> str`."""
+    """Compile an nginx template ("$remote_addr - [$time_local]") into `f(x) -> str`.
+
+    The function's `late_safe` attribute says whether it may run after the request (every
+    variable it uses is in _LATE_SAFE): access logs then render lines in batches.
+    """
     parts: list[str] = []
     pos = 0
+    late_safe = True
     for m in _VAR.finditer(template):
         literal = template[pos : m.start()]
         if literal:
@@ -228,6 +244,8 @@ def compile_template(
         if found is None:
             raise UnknownVariable(f'unknown "{name}" variable')
         expression, safe = found
+        if name not in _LATE_SAFE and not name.startswith(_LATE_SAFE_PREFIXES):
+            late_safe = False
         if escape == "default" and expression.startswith("_header(x, "):
             parts.append("{_header_default(x, " + expression[len("_header(x, ") :] + "}")
         elif escape == "default" and name == "request":
@@ -244,8 +262,8 @@ def compile_template(
     source = f'def render(x):\n    return f"{"".join(parts)}"\n'
     namespace: dict[str, Any] = {
         "_esc": _ESCAPERS[escape],
-        "_time_local": time_local_now,
-        "_time_iso": iso8601_now,
+        "_time_local": time_local_at,
+        "_time_iso": iso8601_at,
         "_date_gmt": http_date_now,
         "_time": time.time,
         "_header": _header,
@@ -258,7 +276,9 @@ def compile_template(
         **_EXTRA_GLOBALS,
     }
     exec(compile(source, f"<template {template[:40]!r}>", "exec"), namespace)
-    return namespace["render"]
+    render = namespace["render"]
+    render.late_safe = late_safe
+    return render
 
 
 def _literal(text: str) -> str:

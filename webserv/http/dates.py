@@ -55,6 +55,37 @@ def iso8601_now() -> str:
     return _iso8601
 
 
+_other_second = -1
+_other_local = ""
+_other_iso = ""
+
+
+def _at(timestamp: float) -> tuple[str, str]:
+    """time_local and iso8601 of another second than the current one (a line written late)."""
+    global _other_second, _other_local, _other_iso
+    second = int(timestamp)
+    if second != _other_second:
+        local = time.localtime(second)
+        iso = time.strftime("%Y-%m-%dT%H:%M:%S%z", local)
+        _other_second = second
+        _other_local = time.strftime("%d/%b/%Y:%H:%M:%S %z", local)
+        _other_iso = iso[:-2] + ":" + iso[-2:]
+    return _other_local, _other_iso
+
+
+def time_local_at(timestamp: float) -> str:
+    """$time_local of a moment (0: now); the current second costs nothing."""
+    if not timestamp or int(timestamp) == _cache_second:
+        return time_local_now()
+    return _at(timestamp)[0]
+
+
+def iso8601_at(timestamp: float) -> str:
+    if not timestamp or int(timestamp) == _cache_second:
+        return iso8601_now()
+    return _at(timestamp)[1]
+
+
 def http_date(timestamp: float) -> str:
     """RFC 9110 IMF-fixdate of any moment (Last-Modified)."""
     return formatdate(int(timestamp), usegmt=True)

@@ -74,9 +74,3 @@ def _find_location(server: Server, path: str) -> Location:
         if candidate.regex.search(path):
             return candidate
     return best if best is not None else server.fallback
-
-
-def clear_memos() -> None:
-    """Forget memoised choices (after a reload, whose objects are new)."""
-    _server_memo.clear()
-    _location_memo.clear()

@@ -1,8 +1,8 @@
 """nginx variables: names → Python expressions on an exchange `x`, compiled once.
 
 Used by log_format and by `return` texts. A template is compiled into one function at config
-load, so a log line costs one f-string, not a parse. Variables of later features (the TCP
-lifecycle) register themselves here with `register`/`register_prefix`.
+load, so a log line costs one f-string, not a parse. The TCP lifecycle's variables
+($tcpinfo_*, $syn_*, ...) are defined here too.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from . import tcpinfo
 from .http.dates import http_date_now, iso8601_at, time_local_at
@@ -116,22 +117,6 @@ _VARIABLES.update(
 _VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
-def register(name: str, expression: str, safe: bool = True) -> None:
-    _VARIABLES[name] = (expression, safe)
-
-
-def register_prefix(prefix: str, resolve: Callable[[str], tuple[str, bool] | None]) -> None:
-    _PREFIXES[prefix] = resolve
-
-
-_EXTRA_GLOBALS: dict[str, Any] = {}
-
-
-def register_global(name: str, value: Any) -> None:
-    """Make a helper function visible to compiled expressions."""
-    _EXTRA_GLOBALS[name] = value
-
-
 def lookup(name: str) -> tuple[str, bool] | None:
     if name in _VARIABLES:
         return _VARIABLES[name]
@@ -149,8 +134,6 @@ def _header(x: Any, name: bytes) -> str:
 
 
 def _arg(x: Any, name: str) -> str:
-    from urllib.parse import parse_qs
-
     values = parse_qs(x.query).get(name)
     return values[0] if values else ""
 
@@ -273,7 +256,6 @@ def compile_template(
         "_request_default": _request_default,
         "_arg": _arg,
         "_pid": __import__("os").getpid(),
-        **_EXTRA_GLOBALS,
     }
     exec(compile(source, f"<template {template[:40]!r}>", "exec"), namespace)
     render = namespace["render"]

@@ -55,9 +55,9 @@ class Directive:
     default_text: str = ""
     doc: str = ""
     block: bool = False
-    multi: bool = False  # may repeat in one context; values accumulate in a list
-    # multi directives follow nginx: an inner context that has its own replaces the outer list
-    inherit: bool = True
+    # may repeat in one context; values accumulate in a list, and an inner context that has
+    # its own replaces the outer list as a whole (nginx: error_page, access_log)
+    multi: bool = False
 
 
 # --- value parsers -------------------------------------------------------------------------

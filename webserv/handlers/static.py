@@ -6,6 +6,7 @@ with sendfile. Directory listings are autoindex.py's.
 
 from __future__ import annotations
 
+import itertools
 import os
 from itertools import pairwise
 from urllib.parse import quote
@@ -194,14 +195,13 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
     return _multipart(ex, entry, ranges, fields_base)
 
 
-_BOUNDARY_COUNTER = [0]
+_boundaries = itertools.count(1)  # multipart boundaries: unique within the process
 
 
 def _multipart(
     ex: Exchange, entry: OpenFile, ranges: list[tuple[int, int]], fields: bytes
 ) -> Response:
-    _BOUNDARY_COUNTER[0] += 1
-    boundary = f"{os.getpid():010d}{_BOUNDARY_COUNTER[0]:010d}"
+    boundary = f"{os.getpid():010d}{next(_boundaries):010d}"
     ctype = content_type(ex, entry.path)
     parts: list[bytes | FilePart] = []
     length = 0

@@ -103,14 +103,3 @@ class RequestBody:
             self.paused = False
             self.conn.resume_body()
         return data
-
-    async def read_all(self, limit: int) -> bytes:
-        """The whole body in memory: only for small bodies (forms), never for uploads."""
-        parts = []
-        size = 0
-        async for chunk in self:
-            size += len(chunk)
-            if size > limit:
-                raise ValueError("body larger than the in-memory limit")
-            parts.append(chunk)
-        return b"".join(parts)

@@ -31,7 +31,7 @@ class Response:
     (an async iterator: chunked on HTTP/1.1, close-delimited on HTTP/1.0).
     """
 
-    __slots__ = ("status", "fields", "body", "parts", "length", "stream", "close", "on_done")
+    __slots__ = ("status", "fields", "body", "parts", "length", "stream", "close")
 
     def __init__(
         self,
@@ -50,7 +50,6 @@ class Response:
         self.length = len(body) if length is None and parts is None and stream is None else length
         self.stream = stream
         self.close = close
-        self.on_done: Any = None  # called once the body is handed to the kernel (or aborted)
 
 
 def field(name: str, value: str) -> bytes:
@@ -58,11 +57,3 @@ def field(name: str, value: str) -> bytes:
     if "\r" in value or "\n" in value:
         raise ValueError(f"header {name} value contains CR or LF")
     return f"{name}: {value}\r\n".encode("latin-1", "replace")
-
-
-def html_response(status: int, body: bytes, extra: bytes = b"") -> Response:
-    return Response(status, b"Content-Type: text/html\r\n" + extra, body)
-
-
-def text_response(status: int, text: str, content_type: str = "text/plain") -> Response:
-    return Response(status, f"Content-Type: {content_type}\r\n".encode(), text.encode())

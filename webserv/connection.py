@@ -65,7 +65,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         "remote_addr", "remote_port", "_local", "ex", "active", "queue", "held", "reading",
         "url", "header_size", "write_blocked", "out", "out_ex", "deadline", "timeout_kind",
         "paused", "peer_eof", "closed", "close_reason", "closed_by", "feeding", "task",
-        "drain_waiter", "last_location", "record", "aborted", "stop_parsing", "clock",
+        "drain_waiter", "last_location", "record", "aborted", "stop_parsing", "clock", "memo",
     )  # fmt: skip
 
     def __init__(self, worker: Any, listener: Listener) -> None:
@@ -73,6 +73,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         self.clock = worker.clock
         self.listener = listener
         self.group = next(iter(listener.groups.values()))
+        self.memo = worker.routes.for_group(self.group)  # (Host, target) → route
         self.transport: Any = None
         self.raw: socket.socket | None = None
         self.fd = -1
@@ -130,6 +131,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
             local = self.local_address
             groups = self.listener.groups
             self.group = groups.get(local) or groups.get(("", local[1])) or self.group
+            self.memo = self.worker.routes.for_group(self.group)
         if self.worker.connection_opened(self):
             self.set_deadline("first_request", self.group.default.client_header_timeout)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-from . import router
 from .config.directives import KNOWN_METHODS, REDIRECT_CODES
 from .handlers import cgi, static, status, upload
 from .http.errors import HttpError
@@ -143,7 +142,7 @@ def _error_page(ex: Exchange, status: int, page) -> Response | None:
     try:
         ex.path = normalize_path(raw_path)
         ex.query = query.decode("latin-1")
-        ex.location = router.select_location(ex.server, ex.path)
+        ex.location = ex.conn.worker.routes.location(ex.server, ex.path)
         if ex.method != "HEAD":
             ex.method = "GET"
         response = handle(ex)

@@ -13,7 +13,7 @@ import time
 
 import httptools
 
-from . import dispatch, router
+from . import dispatch
 from .config.model import Location
 from .http.body import RequestBody
 from .http.errors import HttpError
@@ -149,8 +149,7 @@ class RequestReader:
         host = headers.get(b"host")
         if host is None and ex.minor == 1 and url[:1] == b"/":
             raise HttpError(400, "HTTP/1.1 request without Host", close=True)
-        memo = self.group.memo
-        route = memo.get((host, url))
+        route = self.memo.get((host, url))
         if route is None:
             route = self.route(host, url)
         ex.server, ex.location, ex.path, ex.query, ex.host = route
@@ -171,10 +170,11 @@ class RequestReader:
         if authority is not None:
             host = authority
         name = _host_name(host) if host is not None else ""
-        server = router.select_server(self.group, name)
+        routes = self.worker.routes
+        server = routes.server(self.group, name)
         path = normalize_path(raw_path)
-        route = (server, router.select_location(server, path), path, query.decode("latin-1"), name)
-        memo = self.group.memo
+        route = (server, routes.location(server, path), path, query.decode("latin-1"), name)
+        memo = self.memo
         if len(memo) >= ROUTE_MEMO_LIMIT:
             memo.clear()
         memo[(host, url)] = route

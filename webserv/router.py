@@ -1,11 +1,11 @@
 """Server and location selection, nginx's order, with small memo tables.
 
-select_server: exact name → longest `*.front` wildcard → longest `back.*` wildcard → regex
+find_server: exact name → longest `*.front` wildcard → longest `back.*` wildcard → regex
 names in order → the address's default server.
-select_location: `=` exact → longest prefix (`^~` stops) → regexes in config order → that
+find_location: `=` exact → longest prefix (`^~` stops) → regexes in config order → that
 longest prefix → the server's own settings.
-Both results are memoised per (group, host) and (server, path); the memo is bounded so a
-client sending endless distinct paths cannot grow it without limit.
+Both are pure functions of the configuration; `Routes` memoises them for one generation
+(the cycle owns it). Nothing here reads a socket or a file.
 """
 
 from __future__ import annotations
@@ -16,10 +16,36 @@ from .config.model import ListenGroup, Location, Server
 
 MEMO_LIMIT = 4096
 
-# keyed by the objects themselves (hashed by identity), not id(): a key holds its group or
-# server alive, so a config dropped by a reload can never lend its id to a new object
-_server_memo: dict[tuple[ListenGroup, str], Server] = {}
-_location_memo: dict[tuple[Server, str], Location] = {}
+
+class Routes:
+    """One generation's route memos: (group, Host) → server, (server, path) → location, and
+    per listen group (Host header, request target) → the whole route (reader.py fills it).
+
+    Keyed by the configuration's objects themselves (hashed by identity), and owned by the
+    cycle that owns that configuration, so a reload starts with empty tables and an old
+    generation's objects never answer for a new one. Bounded: a client sending endless
+    distinct names or paths empties a table rather than growing it.
+    """
+
+    __slots__ = ("servers", "locations", "targets")
+
+    def __init__(self) -> None:
+        self.servers: dict[tuple[ListenGroup, str], Server] = {}
+        self.locations: dict[tuple[Server, str], Location] = {}
+        self.targets: dict[ListenGroup, dict[Any, Any]] = {}
+
+    def server(self, group: ListenGroup, host: str) -> Server:
+        return _memoised(self.servers, group, host, find_server)
+
+    def location(self, server: Server, path: str) -> Location:
+        return _memoised(self.locations, server, path, find_location)
+
+    def for_group(self, group: ListenGroup) -> dict[Any, Any]:
+        """The (Host header, target) → route table of one listen group."""
+        table = self.targets.get(group)
+        if table is None:
+            table = self.targets[group] = {}
+        return table
 
 
 def _memoised(memo: dict[Any, Any], owner: Any, name: str, find: Any) -> Any:
@@ -34,11 +60,7 @@ def _memoised(memo: dict[Any, Any], owner: Any, name: str, find: Any) -> Any:
     return found
 
 
-def select_server(group: ListenGroup, host: str) -> Server:
-    return _memoised(_server_memo, group, host, _find_server)
-
-
-def _find_server(group: ListenGroup, host: str) -> Server:
+def find_server(group: ListenGroup, host: str) -> Server:
     server = group.exact_names.get(host)
     if server is not None:
         return server
@@ -55,11 +77,7 @@ def _find_server(group: ListenGroup, host: str) -> Server:
     return group.default
 
 
-def select_location(server: Server, path: str) -> Location:
-    return _memoised(_location_memo, server, path, _find_location)
-
-
-def _find_location(server: Server, path: str) -> Location:
+def find_location(server: Server, path: str) -> Location:
     exact = server.exact.get(path)
     if exact is not None:
         return exact

@@ -22,6 +22,7 @@ from .connection import FOLD_BATCH, Connection
 from .files import file_cache
 from .lifecycle import Lifecycle, Record
 from .logs import error_log
+from .router import Routes
 from .stats import Stats
 
 STOP_GRACE = 10.0  # seconds in-flight responses get to finish on a graceful stop
@@ -67,6 +68,7 @@ class Worker:
         self.loop = asyncio.get_event_loop()
         self.clock = self.loop.time
         self.connections: set[Connection] = set()
+        self.routes = Routes()
         self.next_id = 0
         self.stopping = False
         self.servers: list[asyncio.base_events.Server] = []

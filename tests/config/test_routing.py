@@ -63,15 +63,15 @@ LOCATIONS = """
 )
 def test_location_selection_order(conf, path, chosen):
     server = only_server(conf.load(LOCATIONS))
-    loc = router.select_location(server, path)
+    loc = router.find_location(server, path)
     assert (loc.modifier, loc.pattern) == chosen
 
 
 def test_no_matching_location_uses_the_server_settings(conf):
     server = only_server(conf.load("http { server { root /s; location /a { root /a; } } }"))
-    assert router.select_location(server, "/b") is server.fallback
-    assert router.select_location(server, "/b").root == "/s"
-    assert router.select_location(server, "/a/b").root == "/a"
+    assert router.find_location(server, "/b") is server.fallback
+    assert router.find_location(server, "/b").root == "/s"
+    assert router.find_location(server, "/a/b").root == "/a"
 
 
 # --- server names and listen groups --------------------------------------------------------
@@ -113,7 +113,7 @@ NAMES = """
 )
 def test_server_name_selection(conf, host, index):
     config = conf.load(NAMES)
-    assert router.select_server(group(config, 8001), host) is config.servers[index]
+    assert router.find_server(group(config, 8001), host) is config.servers[index]
 
 
 def test_default_server_is_the_first_or_the_marked_one(conf):
@@ -127,8 +127,8 @@ def test_default_server_is_the_first_or_the_marked_one(conf):
     a, b, c = config.servers
     assert group(config, 8001).default is a
     assert group(config, 8002).default is b
-    assert router.select_server(group(config, 8002), "c") is c
-    assert router.select_server(group(config, 8002), "a") is b  # not on this port
+    assert router.find_server(group(config, 8002), "c") is c
+    assert router.find_server(group(config, 8002), "a") is b  # not on this port
 
 
 def test_conflicting_name_keeps_the_first_server(conf):
@@ -138,7 +138,7 @@ def test_conflicting_name_keeps_the_first_server(conf):
             server { listen 8001; server_name dup.test; return 200 two; }
         }
         """)
-    assert router.select_server(group(config, 8001), "dup.test") is config.servers[0]
+    assert router.find_server(group(config, 8001), "dup.test") is config.servers[0]
     assert config.warnings == ('conflicting server name "dup.test" on *:8001, ignored',)
 
 
@@ -177,7 +177,7 @@ def test_pcre_named_groups_are_accepted(conf):
         }
         """)
     server = config.servers[1]
-    assert router.select_server(group(config, 8001), "bob.example.net") is server
-    assert router.select_server(group(config, 8001), "b0b.example.net") is config.servers[0]
-    assert router.select_location(server, "/item/42").pattern == "^/item/(?<id>\\d+)$"
-    assert router.select_location(server, "/item/4x") is server.fallback
+    assert router.find_server(group(config, 8001), "bob.example.net") is server
+    assert router.find_server(group(config, 8001), "b0b.example.net") is config.servers[0]
+    assert router.find_location(server, "/item/42").pattern == "^/item/(?<id>\\d+)$"
+    assert router.find_location(server, "/item/4x") is server.fallback

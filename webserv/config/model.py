@@ -93,8 +93,6 @@ class ListenGroup:
     wildcard_front: tuple[tuple[str, Server], ...]  # ("example.com", s) for "*.example.com"
     wildcard_back: tuple[tuple[str, Server], ...]  # ("www.", s) for "www.example.*"
     regex_names: tuple[tuple[re.Pattern[str], Server], ...]
-    # (Host header, request target) → route: filled by connections, bounded there
-    memo: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True, frozen=True, eq=False)

@@ -24,7 +24,6 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .. import router
 from ..files import contained
 from ..http.errors import HttpError
 from ..http.request import Exchange, normalize_path, split_target
@@ -176,7 +175,7 @@ def _reroute(ex: Exchange, location: bytes) -> None:
     except HttpError:
         raise HttpError(502, f"CGI sent an invalid local Location {location[:200]!r}") from None
     ex.query = query.decode("latin-1")
-    ex.location = router.select_location(ex.server, ex.path)
+    ex.location = ex.conn.worker.routes.location(ex.server, ex.path)
     ex.cgi = None
     if ex.method != "HEAD":
         ex.method = "GET"

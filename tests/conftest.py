@@ -19,3 +19,13 @@ def webserv(tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--with-nginx",
+        action="store_true",
+        default=False,
+        help="also run the conformance corpus and the REDbot comparison against a real nginx "
+        "(started by the tests on a free loopback port); see tests/conformance/",
+    )

@@ -10,6 +10,7 @@ packages=(
   ip:iproute2              # network namespaces for the delayed-path tests
   curl:curl
   strace:strace            # proves `lifecycle off` reads nothing from the kernel
+  nginx:nginx-light        # the conformance corpus's and REDbot's nginx column
 )
 missing=()
 for entry in "${packages[@]}"; do

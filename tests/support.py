@@ -135,10 +135,43 @@ class RunningServer:
             sock.sendall(data)
             return read_until_close(sock)
 
+    def worker_pids(self, count: int | None = None, timeout: float = 10.0) -> list[int]:
+        """The master's worker processes (its children), once there are `count` of them
+        (any, if None) that have started serving."""
+
+        def ready() -> list[int] | None:
+            pids = children_of(self.proc.pid)
+            if count is not None and len(pids) != count:
+                return None
+            return pids or None
+
+        return wait_until(ready, timeout)
+
+    def worker_pid(self) -> int:
+        """The one worker of a `worker_processes 1;` server (the default)."""
+        return self.worker_pids(1)[0]
+
     def alive(self) -> bool:
         """The server still answers a plain request on a fresh connection."""
         reply = self.raw(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         return reply.startswith(b"HTTP/1.1 ")
+
+
+def children_of(pid: int) -> list[int]:
+    """The live child processes of PID (Linux's /proc), zombies left out."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    out = []
+    for child in text.split():
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            out.append(int(child))
+    return out
 
 
 def _accepts(port: int) -> bool:

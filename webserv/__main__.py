@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import signal
 import sys
 
 from . import __version__
 from .config import ConfigError, load
-from .logs import error_log
 
 DEFAULT_CONF = "config/default.conf"
-SIGNALS = {"stop": signal.SIGTERM, "quit": signal.SIGQUIT, "reopen": signal.SIGUSR1}
+SIGNALS = {
+    "stop": signal.SIGTERM,
+    "quit": signal.SIGQUIT,
+    "reload": signal.SIGHUP,
+    "reopen": signal.SIGUSR1,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,34 +61,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.signal:
         return _send_signal(config.pid, args.signal)
-    return _run(config)
+    return _run(config, conf, args.prefix)
 
 
-def _run(config) -> int:
-    from .server import BindError, install_event_loop_policy, serve
+def _run(config, path: str, prefix: str | None) -> int:
+    from .server import run
 
-    loop_name = install_event_loop_policy()
-    path, level = config.error_log
     try:
-        error_log.configure(path, level)
-    except OSError as exc:
-        print(f'webserv: [emerg] open() "{path}" failed ({exc.strerror})', file=sys.stderr)
-        return 1
-    if config.worker_processes not in (1, "auto"):
-        error_log.notice(f"worker_processes {config.worker_processes}: webserv runs one process")
-    error_log.notice(f"webserv/{__version__} starting on {loop_name}, config {config.path}")
-    for warning in config.warnings:
-        error_log.warn(warning)
-    try:
-        asyncio.run(serve(config))
-    except BindError as exc:
-        print(f"webserv: [emerg] {exc}", file=sys.stderr)
-        if error_log.fd > 2:  # a log file: the operator looks there too
-            error_log.log("emerg", str(exc))
-        return 1
+        return run(config, path, prefix)
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
 
 
 def _send_signal(pid_path: str | None, name: str) -> int:

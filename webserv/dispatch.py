@@ -2,7 +2,8 @@
 
 The connection calls `handle` once per request and `error_response` when anything failed;
 both return a Response, or `handle` an awaitable of one for handlers that wait (CGI, uploads).
-Internal redirects of `error_page` are resolved here, once, never recursively.
+Internal redirects — `error_page URI` and a CGI script's local `Location:` — are one
+function here (`internal_redirect`), with one counter; an error_page answers once per request.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .http.response import Response
 from .http.status import NO_BODY, default_page
 from .logs import error_log
 
+MAX_REDIRECTS = 10  # internal redirects of one request, error_page and CGI alike (nginx: 10)
 # statuses after which nginx never keeps the connection: the request's framing is suspect
 CLOSE_AFTER = frozenset({400, 408, 413, 414, 417, 431, 500, 501, 505})
 
@@ -67,7 +69,7 @@ def handle(ex: Exchange) -> Response | Awaitable[Response]:
     if loc.return_ is not None:
         return answer_return(ex)
     if ex.cgi is not None or (loc.cgi and cgi.match(ex)):
-        return cgi.run(ex)
+        return _cgi(ex)
     method = ex.method
     if method == "GET" or method == "HEAD":
         if loc.status:
@@ -110,7 +112,7 @@ def error_response(ex: Exchange, err: HttpError) -> Response:
         ex.location = ex.server.fallback
     loc = ex.location
     close = err.close or status in CLOSE_AFTER
-    if loc is not None and ex.redirects == 0 and status in loc.error_pages:
+    if loc is not None and not ex.error_paged and status in loc.error_pages:
         page = loc.error_pages[status]
         response = _error_page(ex, status, page)
         if response is not None:
@@ -132,27 +134,17 @@ def _error_page(ex: Exchange, status: int, page) -> Response | None:
     if uri.startswith(("http://", "https://")) or not uri.startswith("/"):
         code = page.override if page.override in REDIRECT_CODES else 302
         return static.redirect(code, uri, ex.location.server_tokens)
-    # internal redirect: the page is served as GET (HEAD stays HEAD) from the same server
-    ex.redirects += 1
-    raw_path, query, _ = split_target(uri.encode("utf-8", "surrogateescape"))
-    saved = (ex.path, ex.query, ex.location, ex.method, ex.headers)
-    # the page is not what the client's validators or ranges were about
-    ex.headers = {k: v for k, v in ex.headers.items() if k not in static.CONDITIONAL}
-    ex.cgi = None  # CGI: the script of the failed path must not answer for the page
+    ex.error_paged = True
+    saved = (ex.path, ex.query, ex.location, ex.method, ex.headers, ex.cgi)
     try:
-        ex.path = normalize_path(raw_path)
-        ex.query = query.decode("latin-1")
-        ex.location = ex.conn.worker.routes.location(ex.server, ex.path)
-        if ex.method != "HEAD":
-            ex.method = "GET"
-        response = handle(ex)
+        response = internal_redirect(ex, uri.encode("utf-8", "surrogateescape"))
         if not isinstance(response, Response):
             raise HttpError(500, "error_page target must answer at once")
     except HttpError as exc:
         error_log.error(
             f'error_page "{uri}" for {status} failed: {exc.status} {exc.reason}', ex.conn.id
         )
-        ex.path, ex.query, ex.location, ex.method, ex.headers = saved
+        ex.path, ex.query, ex.location, ex.method, ex.headers, ex.cgi = saved
         return None
     if page.override is None:
         if response.status == 200:
@@ -167,5 +159,49 @@ def _error_page(ex: Exchange, status: int, page) -> Response | None:
             for line in response.fields.split(b"\r\n")
             if line and not line.startswith((b"Last-Modified:", b"Accept-Ranges:"))
         )
-    ex.path, ex.query, ex.location, ex.method, ex.headers = saved
+    ex.path, ex.query, ex.location, ex.method, ex.headers, ex.cgi = saved
     return response
+
+
+def internal_redirect(ex: Exchange, target: bytes) -> Response | Awaitable[Response]:
+    """Answer as if the client had asked for TARGET (nginx's internal redirect): the same
+    server, GET (HEAD stays HEAD), the location TARGET selects, no body, and none of the
+    client's validators or ranges — they were about what it asked for, not about this.
+
+    Used by `error_page URI` and by a CGI script's local `Location:` (RFC 3875 §6.2.2). One
+    counter for both: past MAX_REDIRECTS hops the answer is 500, as nginx's "rewrite or
+    internal redirection cycle". HttpError 400 for a TARGET that is not a path.
+    """
+    ex.redirects += 1
+    if ex.redirects > MAX_REDIRECTS:
+        raise HttpError(
+            500,
+            f"rewrite or internal redirection cycle while internally redirecting to "
+            f'"{target[:200].decode("latin-1")}"',
+        )
+    raw_path, query, _ = split_target(target)
+    ex.path = normalize_path(raw_path)
+    ex.query = query.decode("latin-1")
+    ex.location = ex.conn.worker.routes.location(ex.server, ex.path)
+    ex.cgi = None  # the script of the old path must not answer for the new one
+    if ex.method != "HEAD":
+        ex.method = "GET"
+    if not ex.headers.keys().isdisjoint(static.CONDITIONAL):
+        ex.headers = {k: v for k, v in ex.headers.items() if k not in static.CONDITIONAL}
+    return handle(ex)
+
+
+async def _cgi(ex: Exchange) -> Response:
+    """A CGI answer; a local redirect (`Location: /path`, no Status) is answered here."""
+    result = await cgi.run(ex)
+    if type(result) is Response:
+        return result
+    try:
+        response = internal_redirect(ex, result.location)
+    except HttpError as exc:
+        if exc.status != 400:
+            raise
+        raise HttpError(
+            502, f"CGI sent an invalid local Location {result.location[:200]!r}"
+        ) from None
+    return response if isinstance(response, Response) else await response

@@ -6,6 +6,7 @@ After opening, the descriptor's real path (/proc/self/fd) must lie below the loc
 real root: a symlink that points out of the root is refused, without a race between the
 check and the open. The cache keeps descriptors and their header lines for
 `open_file_cache_valid` seconds; writes made through webserv invalidate entries at once.
+One FileCache per generation: the cycle owns it (a reload starts with an empty one).
 """
 
 from __future__ import annotations
@@ -194,6 +195,3 @@ class FileCache:
     def clear(self) -> None:
         for path in list(self.entries):
             self._drop(path)
-
-
-file_cache = FileCache()

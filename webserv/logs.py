@@ -133,20 +133,18 @@ class AccessLog:
             self.file.write(self.render(exchange))
 
 
-class ErrorLog:
-    """nginx-style lines: `2026/11/25 08:16:11 [error] 1234#0: *5 message`."""
+class ErrorLogFile:
+    """Where one generation's error log goes: a file (or stderr) and the lowest level written.
+
+    The cycle opens it (so a reload to an unwritable path fails, and the old one goes on)."""
+
+    __slots__ = ("path", "level", "threshold", "fd")
 
     def __init__(self, path: str = "stderr", level: str = "notice") -> None:
         self.path = path
+        self.level = level
         self.threshold = LEVELS[level]
         self.fd = 2
-        self.pid = os.getpid()
-
-    def configure(self, path: str, level: str) -> None:
-        """Switch to the configured file and level (the process keeps one ErrorLog object)."""
-        self.close()
-        self.path, self.threshold, self.pid = path, LEVELS[level], os.getpid()
-        self.open()
 
     def open(self) -> None:
         if self.path in ("stderr", "/dev/stderr"):
@@ -156,6 +154,38 @@ class ErrorLog:
         else:
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def reopen(self) -> None:
+        old = self.fd
+        self.open()
+        if old > 2 and old != self.fd:
+            os.close(old)
+
+    def close(self) -> None:
+        if self.fd > 2:
+            os.close(self.fd)
+        self.fd = 2
+
+
+class ErrorLog:
+    """nginx-style lines: `2026/11/25 08:16:11 [error] 1234#0: *5 message`.
+
+    The process writes every error-log line through this one object (`error_log`), as nginx
+    writes through `ngx_cycle->log`; which file and level it writes to belong to the current
+    cycle (`use`). Each line is one `write` on an O_APPEND descriptor, so the lines of the
+    master and of every worker never interleave.
+    """
+
+    def __init__(self) -> None:
+        self.path = "stderr"
+        self.threshold = LEVELS["notice"]
+        self.fd = 2
+        self.pid = os.getpid()
+
+    def use(self, target: ErrorLogFile) -> None:
+        """Write to TARGET from now on (at start, after a reload, in a new worker)."""
+        self.path, self.threshold, self.fd = target.path, target.threshold, target.fd
+        self.pid = os.getpid()
 
     def enabled(self, level: str) -> bool:
         return LEVELS[level] >= self.threshold
@@ -186,11 +216,6 @@ class ErrorLog:
     def error(self, message: str, connection: int | None = None) -> None:
         self.log("error", message, connection)
 
-    def close(self) -> None:
-        if self.fd > 2:
-            os.close(self.fd)
-        self.fd = 2
 
-
-# the process's error log: stderr until the configuration says otherwise
+# the process's error log: stderr until a cycle says otherwise (see ErrorLog)
 error_log = ErrorLog()

@@ -2,7 +2,7 @@
 
 The hot path only adds to lists (a request costs one index and one bisect); the Prometheus
 objects are built from these numbers when /metrics is scraped, through a custom collector of
-prometheus-client. Per worker process.
+prometheus-client. One Stats per worker process; the scoreboard sums them for the server.
 """
 
 from __future__ import annotations
@@ -86,6 +86,13 @@ class Histogram:
         }
 
 
+HISTOGRAMS = ("handshake_rtt", "accept_queue", "request_duration", "retransmits")
+_BOUNDS = (RTT_BUCKETS, QUEUE_BUCKETS, DURATION_BUCKETS, RETRANS_BUCKETS)
+_COUNTERS = 13  # accepted, open, closed_by × 3, requests by class × 6, bytes in and out
+# one worker's numbers as a flat row of floats (exact up to 2**53), the scoreboard's layout
+FLAT_SIZE = _COUNTERS + sum(len(b) + 3 for b in _BOUNDS) + 2 * RATE_WINDOW
+
+
 class Stats:
     def __init__(self) -> None:
         self.accepted = 0
@@ -143,6 +150,52 @@ class Stats:
         self.bytes_in += data_in or 0
         self.bytes_out += data_out or 0
 
+    # --- across processes: the scoreboard holds each worker's numbers as one flat row -----
+
+    def flat(self) -> list[float]:
+        out = [self.accepted, self.open_now, *self.closed_by.values(), *self.requests]
+        out += (self.bytes_in, self.bytes_out)
+        for name in HISTOGRAMS:
+            hist = getattr(self, name)
+            out += hist.counts
+            out += (hist.sum, hist.count)
+        out += self.rate_second
+        out += self.rate_count
+        return out
+
+    def add_flat(self, row: Any, gauges: bool = True) -> None:
+        """Add one worker's row (see flat) to these numbers: counters and histograms sum,
+        connections-per-second merge by second; the open-connections gauge only if asked
+        (a worker that has exited has none open)."""
+        self.accepted += int(row[0])
+        if gauges:
+            self.open_now += int(row[1])
+        for i, key in enumerate(self.closed_by):
+            self.closed_by[key] += int(row[2 + i])
+        for i in range(6):
+            self.requests[i] += int(row[5 + i])
+        self.bytes_in += int(row[11])
+        self.bytes_out += int(row[12])
+        pos = _COUNTERS
+        for name in HISTOGRAMS:
+            hist = getattr(self, name)
+            n = len(hist.counts)
+            for i in range(n):
+                hist.counts[i] += int(row[pos + i])
+            hist.sum += row[pos + n]
+            hist.count += int(row[pos + n + 1])
+            pos += n + 2
+        seconds, counts = self.rate_second, self.rate_count
+        for i in range(RATE_WINDOW):
+            second, count = int(row[pos + i]), int(row[pos + RATE_WINDOW + i])
+            if not count:
+                continue
+            slot = second % RATE_WINDOW
+            if seconds[slot] == second:
+                counts[slot] += count
+            elif seconds[slot] < second:
+                seconds[slot], counts[slot] = second, count
+
     def connections_per_second(self) -> list[tuple[int, int]]:
         now = int(time.time())
         by_second = dict(zip(self.rate_second, self.rate_count, strict=True))
@@ -165,10 +218,16 @@ class Stats:
 
 
 class StatsCollector(Collector):
-    """prometheus-client reads the numbers above only when /metrics is scraped."""
+    """prometheus-client reads the numbers above only when /metrics is scraped: the whole
+    server's (summed over workers, those that have exited included), and per live worker
+    its connections accepted and open (labels `worker`, its number, and `pid`)."""
 
-    def __init__(self, stats: Stats) -> None:
+    def __init__(
+        self, stats: Stats, workers: list[tuple[int, int, Stats]], server: Any = None
+    ) -> None:
         self.stats = stats
+        self.workers = workers
+        self.server = server
 
     def collect(self) -> Iterator[Any]:
         s = self.stats
@@ -232,9 +291,34 @@ class StatsCollector(Collector):
             family = HistogramMetricFamily(name, doc)
             family.add_metric([], hist.cumulative(), hist.sum)
             yield family
+        labels = ["worker", "pid"]
+        accepted = CounterMetricFamily(
+            "webserv_worker_connections_accepted",
+            "TCP connections accepted, per worker",
+            labels=labels,
+        )
+        open_now = GaugeMetricFamily(
+            "webserv_worker_connections_open", "TCP connections open now, per worker", labels=labels
+        )
+        for pid, ordinal, stats in self.workers:
+            accepted.add_metric([str(ordinal), str(pid)], stats.accepted)
+            open_now.add_metric([str(ordinal), str(pid)], stats.open_now)
+        yield accepted
+        yield open_now
+        workers = GaugeMetricFamily("webserv_workers", "Worker processes serving now")
+        workers.add_metric([], len(self.workers))
+        yield workers
+        if self.server is not None:
+            for name, doc, key in (
+                ("webserv_reloads", "Configuration reloads done (SIGHUP)", "reloads"),
+                ("webserv_worker_restarts", "Workers started again after dying", "worker_restarts"),
+            ):
+                counter = CounterMetricFamily(name, doc)
+                counter.add_metric([], self.server[key])
+                yield counter
 
 
-def registry_for(stats: Stats) -> CollectorRegistry:
+def registry_for(stats: Stats, workers: list[tuple[int, int, Stats]], server: Any) -> Any:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StatsCollector(stats))
+    registry.register(StatsCollector(stats, workers, server))
     return registry

@@ -240,8 +240,9 @@ def read_tcp_info(sock: _HasSockopt) -> bytes | None:
 # --- Saved SYN (TCP_SAVE_SYN / TCP_SAVED_SYN, Linux >= 4.2) --------------------------------
 
 
-def enable_save_syn(listen_sock: socket.socket) -> bool:
-    """Ask the kernel to keep each incoming SYN's IP+TCP headers (mode 1: no MAC header).
+def enable_save_syn(listen_sock: socket.socket, on: bool = True) -> bool:
+    """Ask the kernel to keep each incoming SYN's IP+TCP headers (mode 1: no MAC header);
+    `on=False` stops it (a reload that turned the lifecycle off).
 
     Each accepted connection then pins those bytes until read_saved_syn() reads them or the
     socket closes.
@@ -249,7 +250,7 @@ def enable_save_syn(listen_sock: socket.socket) -> bool:
     if TCP_SAVE_SYN is None:
         return False
     try:
-        listen_sock.setsockopt(socket.IPPROTO_TCP, TCP_SAVE_SYN, 1)
+        listen_sock.setsockopt(socket.IPPROTO_TCP, TCP_SAVE_SYN, 1 if on else 0)
     except OSError:
         return False
     return True

@@ -7,6 +7,7 @@ load, so a log line costs one f-string, not a parse. The TCP lifecycle's variabl
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -50,7 +51,7 @@ _VARIABLES: dict[str, tuple[str, bool]] = {
     "host": ("x.host", False),
     "content_length": ("_header(x, b'content-length')", False),
     "content_type": ("_header(x, b'content-type')", False),
-    "pid": ("_pid", True),
+    "pid": ("_pid()", True),
 }
 # prefix -> function(rest of the name) -> (expression, safe)
 _PREFIXES: dict[str, Callable[[str], tuple[str, bool] | None]] = {
@@ -61,24 +62,23 @@ _PREFIXES: dict[str, Callable[[str], tuple[str, bool] | None]] = {
 # --- the TCP lifecycle: kernel numbers in log lines ---------------------------------------
 # $tcpinfo_NAME reads TCP_INFO when the line is written (once per line, however many fields
 # it names), as nginx's $tcpinfo_rtt does; the others come from the connection's record.
-_TCPINFO_READERS: list[Callable[[bytes | None], int | None]] = []
+# The field's reader is named in the compiled template itself (`_tcpi_FIELD`), so nothing
+# here grows as templates are compiled (at every load and reload).
 
 
 def _tcpinfo_variable(field: str) -> tuple[str, bool] | None:
-    reader = tcpinfo.field_reader(field)
-    if reader is None:
+    if tcpinfo.field_reader(field) is None:
         return None
-    _TCPINFO_READERS.append(reader)
-    return (f"_tcpi(x, {len(_TCPINFO_READERS) - 1})", True)
+    return (f"_tcpi(x, _tcpi_{field})", True)
 
 
-def _tcpi(x: Any, index: int) -> Any:
+def _tcpi(x: Any, reader: Callable[[bytes | None], int | None]) -> Any:
     raw = x.tcp_sample
     if raw is None:
         conn = x.conn
         sock = conn.raw or (conn.transport.get_extra_info("socket") if conn.transport else None)
         raw = x.tcp_sample = tcpinfo.read_tcp_info(sock) if sock is not None else None
-    value = _TCPINFO_READERS[index](raw)
+    value = reader(raw)
     return "-" if value is None else value
 
 
@@ -114,6 +114,7 @@ _VARIABLES.update(
     }
 )
 
+_TCPINFO_FIELD = re.compile(r"\b_tcpi_([A-Za-z0-9_]+)\b")
 _VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
@@ -255,8 +256,10 @@ def compile_template(
         "_record": _record,
         "_request_default": _request_default,
         "_arg": _arg,
-        "_pid": __import__("os").getpid(),
+        "_pid": os.getpid,  # the writing worker's, not the master's that compiled it
     }
+    for name in _TCPINFO_FIELD.findall(source):
+        namespace[f"_tcpi_{name}"] = tcpinfo.field_reader(name)
     exec(compile(source, f"<template {template[:40]!r}>", "exec"), namespace)
     render = namespace["render"]
     render.late_safe = late_safe

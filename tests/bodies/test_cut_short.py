@@ -127,6 +127,7 @@ def test_several_uploads_cut_at_once_leave_nothing(server):
 
 STOP_CONF = """
 error_log {tmp}/error.log info;
+SHUTDOWN_TIMEOUT
 http {{
     access_log off;
     server {{
@@ -143,15 +144,20 @@ http {{
 """
 
 
-def test_sigterm_mid_upload_lets_a_live_upload_finish(webserv):
-    """A graceful stop waits for the request in flight: it completes, whole."""
-    srv = webserv(STOP_CONF, {"index.html": "x"})
+def stop_conf(shutdown_timeout: str | None = None) -> str:
+    line = f"worker_shutdown_timeout {shutdown_timeout};" if shutdown_timeout else ""
+    return STOP_CONF.replace("SHUTDOWN_TIMEOUT", line)
+
+
+def test_sigquit_mid_upload_lets_a_live_upload_finish(webserv):
+    """A graceful stop (QUIT) waits for the request in flight: it completes, whole."""
+    srv = webserv(stop_conf(), {"index.html": "x"})
     srv.big = srv.tmp / "big"
     body = pattern(4 * MIB)
     with RawConn(srv.port) as conn:
         conn.send(head("PUT", "/big/finished.bin", {"Content-Length": len(body)}) + body[:MIB])
         wait_temp(srv.big, min_size=MIB // 2)
-        srv.proc.send_signal(signal.SIGTERM)
+        srv.proc.send_signal(signal.SIGQUIT)
         conn.send(body[MIB:])
         status, headers, _ = conn.response()
         assert status == 201
@@ -160,16 +166,32 @@ def test_sigterm_mid_upload_lets_a_live_upload_finish(webserv):
     assert listing(srv.big) == {"finished.bin": body}
 
 
-def test_sigterm_mid_upload_with_a_stalled_client_leaves_nothing(webserv):
-    """After the stop grace the stalled upload is cut: no partial file, no temp file."""
-    srv = webserv(STOP_CONF, {"index.html": "x"})
+def test_sigquit_with_a_stalled_upload_stops_after_worker_shutdown_timeout(webserv):
+    """Past worker_shutdown_timeout the stalled upload is cut: no partial file, no temp."""
+    srv = webserv(stop_conf("1s"), {"index.html": "x"})
     srv.big = srv.tmp / "big"
     body = pattern(4 * MIB)
     with RawConn(srv.port) as conn:
         conn.send(head("PUT", "/big/stalled.bin", {"Content-Length": len(body)}) + body[:MIB])
         wait_temp(srv.big, min_size=MIB // 2)
+        srv.proc.send_signal(signal.SIGQUIT)
+        assert srv.proc.wait(60) == 0  # the timeout passes, then the server exits
+        assert conn.closed_by_peer()
+    assert listing(srv.big) == {}
+    assert "closing 1 connections still open" in srv.error_log.read_text()
+
+
+def test_sigterm_mid_upload_stops_at_once_and_leaves_nothing(webserv):
+    """A fast stop (TERM) does not wait for the upload: no partial file, no temp file."""
+    srv = webserv(stop_conf(), {"index.html": "x"})
+    srv.big = srv.tmp / "big"
+    body = pattern(4 * MIB)
+    with RawConn(srv.port) as conn:
+        conn.send(head("PUT", "/big/cut.bin", {"Content-Length": len(body)}) + body[:MIB])
+        wait_temp(srv.big, min_size=MIB // 2)
         srv.proc.send_signal(signal.SIGTERM)
-        assert srv.proc.wait(60) == 0  # the grace period passes, then the server exits
+        assert srv.proc.wait(60) == 0
+        assert conn.closed_by_peer()
     assert listing(srv.big) == {}
 
 

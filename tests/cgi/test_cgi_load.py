@@ -115,7 +115,7 @@ def open_fds(pid: int) -> int:
 
 
 def test_no_zombies_after_200_mixed_requests(server):
-    server_pid = server.proc.pid
+    server_pid = server.worker_pid()  # the scripts are the worker's children
     wait_until(lambda: not children(server_pid), timeout=30)
     fds_before = open_fds(server_pid)
     with ThreadPoolExecutor(max_workers=10) as pool:

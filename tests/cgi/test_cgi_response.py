@@ -116,7 +116,7 @@ def test_local_redirect_to_missing_file_404(server):
 def test_internal_redirect_loop_stops(server):
     status, fields, _ = get(server.port, "/cgi-bin/loop.py")
     assert status == 500
-    assert "internal redirects" in error_log(server)
+    assert "internal redirection cycle" in error_log(server)
     still_serves(server)
 
 

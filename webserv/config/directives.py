@@ -181,13 +181,15 @@ def _listen(stmt: Statement, args: list[str]) -> ListenAddress:
     if isinstance(parsed, str):
         raise fail(stmt, f'{parsed} in "listen" directive')
     host, port, ipv6 = parsed
-    default_server = False
+    default_server = reuseport = False
     for option in args[1:]:
         if option in ("default_server", "default"):
             default_server = True
+        elif option == "reuseport":
+            reuseport = True
         else:
             raise fail(stmt, f'invalid parameter "{option}"')
-    return ListenAddress(host, port, ipv6, default_server)
+    return ListenAddress(host, port, ipv6, default_server, reuseport)
 
 
 def _server_name(stmt: Statement, args: list[str]) -> tuple[str, ...]:
@@ -310,7 +312,32 @@ directive(
     default=1,
     syntax="worker_processes N | auto;",
     default_text="1",
-    doc="Accepted for nginx compatibility; webserv runs one process.",
+    doc="How many worker processes serve, under one master; `auto`: one per CPU this "
+    "process may run on. Changed by a reload.",
+)
+directive(
+    "master_process",
+    MAIN,
+    1,
+    1,
+    _flag,
+    default=True,
+    syntax="master_process on | off;",
+    default_text="on",
+    doc="`off`: one process serves on its own, without a master (for debugging, as in "
+    "nginx): no reload, no worker restart, `worker_processes` ignored.",
+)
+directive(
+    "worker_shutdown_timeout",
+    MAIN,
+    1,
+    1,
+    _time,
+    syntax="worker_shutdown_timeout TIME;",
+    default_text="none",
+    doc="On a graceful stop or a reload, how long a retiring worker lets requests in "
+    "flight (downloads, uploads, CGI) finish before it closes them; none: as long as they "
+    "progress (their own timeouts still apply).",
 )
 directive(
     "error_log",
@@ -385,11 +412,12 @@ directive(
     2,
     _listen,
     multi=True,
-    syntax="listen [HOST:]PORT [default_server];",
+    syntax="listen [HOST:]PORT [default_server] [reuseport];",
     default_text="*:80",
     doc="An address to accept connections on; IPv6 as `[::1]:8080`. "
     "The first server of an address, or the one marked `default_server`, answers requests "
-    "whose Host matches no `server_name`.",
+    "whose Host matches no `server_name`. `reuseport`: one socket per worker "
+    "(`SO_REUSEPORT`), the kernel spreads connections among them.",
 )
 directive(
     "server_name",

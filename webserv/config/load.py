@@ -140,6 +140,8 @@ class _Loader:
             prefix=self.prefix,
             worker_processes=main.get("worker_processes", 1),
             worker_connections=events.get("worker_connections", 1024),
+            master_process=main.get("master_process", True),
+            worker_shutdown_timeout=main.get("worker_shutdown_timeout"),
             error_log=(path, level),
             pid=self.absolute(main["pid"]) if main.get("pid") else None,
             servers=tuple(servers),
@@ -371,7 +373,13 @@ class _Loader:
                 for (h, p, v6), g in groups.items():
                     if h and p == port and v6 == ipv6:
                         covered[(h, p)] = g
-            listeners.append(Listener(group.address, covered, len(covered) > 1))
+            reuseport = any(a.reuseport for _, a, _ in by_address[(host, port, ipv6)])
+            lifecycle = any(
+                g.default.lifecycle or any(s.lifecycle for s in g.servers) for g in covered.values()
+            )
+            listeners.append(
+                Listener(group.address, covered, len(covered) > 1, reuseport, lifecycle)
+            )
         return tuple(listeners)
 
     def build_group(

@@ -102,6 +102,13 @@ class Listener:
     address: ListenAddress
     groups: Mapping[tuple[str, int], ListenGroup]  # by local (host, port); "" host = wildcard
     needs_local_address: bool  # True when groups differ by local address
+    reuseport: bool = False  # one socket per worker (SO_REUSEPORT) instead of one shared
+    lifecycle: bool = True  # a server behind it records the lifecycle: keep each SYN
+
+    @property
+    def key(self) -> tuple[str, int, bool]:
+        """What identifies the socket across reloads."""
+        return (self.address.host, self.address.port, self.address.ipv6)
 
 
 @dataclass(slots=True, frozen=True, eq=False)
@@ -110,6 +117,8 @@ class Config:
     prefix: str
     worker_processes: int | str
     worker_connections: int
+    master_process: bool
+    worker_shutdown_timeout: float | None  # None: wait as long as requests progress
     error_log: tuple[str, str]
     pid: str | None
     servers: tuple[Server, ...]

@@ -72,6 +72,7 @@ class ListenAddress:
     port: int
     ipv6: bool
     default_server: bool = False
+    reuseport: bool = False  # one socket per worker in an SO_REUSEPORT group
 
     @property
     def key(self) -> tuple[str, int]:

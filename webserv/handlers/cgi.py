@@ -26,7 +26,7 @@ from typing import Any
 
 from ..files import contained
 from ..http.errors import HttpError
-from ..http.request import Exchange, normalize_path, split_target
+from ..http.request import Exchange
 from ..http.response import Response
 from ..http.status import NO_BODY
 from ..logs import error_log
@@ -34,8 +34,6 @@ from . import static
 from .cgi_env import build_env
 from .cgi_process import Child
 from .cgi_response import HEAD_LIMIT, BadHead, find_end, parse
-
-MAX_REDIRECTS = 10  # local `Location:` hops before the answer is a 500 (nginx allows 10)
 
 
 class Script:
@@ -142,43 +140,27 @@ def precheck(ex: Exchange) -> HttpError | None:
     return None
 
 
-async def run(ex: Exchange) -> Response:
-    """Run the script; follow local redirects (`Location: /path`) as GETs, a few at most."""
+class LocalRedirect:
+    """A script's `Location: /path` without a Status (RFC 3875 §6.2.2): dispatch answers it
+    as if the client had asked for that path (dispatch.internal_redirect)."""
+
+    __slots__ = ("location",)
+
+    def __init__(self, location: bytes) -> None:
+        self.location = location
+
+
+async def run(ex: Exchange) -> Response | LocalRedirect:
+    """Run the script the path names: its Response, or where it redirects locally."""
     script = match(ex)
-    body = ex.body
-    for _ in range(MAX_REDIRECTS + 1):
-        assert script is not None
-        err = precheck(ex)
-        if err is not None:
-            raise err
-        result = await _run_script(ex, script, body)
-        if isinstance(result, Response):
-            return result
-        _reroute(ex, result)
-        body = None  # the body was the first script's
-        script = match(ex) if ex.location.cgi else None
-        if script is None:
-            from .. import dispatch  # dispatch imports this module
-
-            response = dispatch.handle(ex)
-            return response if isinstance(response, Response) else await response
-    raise HttpError(
-        500, f'more than {MAX_REDIRECTS} CGI internal redirects for "{ex.request_line}"'
-    )
-
-
-def _reroute(ex: Exchange, location: bytes) -> None:
-    """RFC 3875 §6.2.2: answer as if the client had asked for `location` (GET, HEAD stays)."""
-    raw_path, query, _ = split_target(location)
-    try:
-        ex.path = normalize_path(raw_path)
-    except HttpError:
-        raise HttpError(502, f"CGI sent an invalid local Location {location[:200]!r}") from None
-    ex.query = query.decode("latin-1")
-    ex.location = ex.conn.worker.routes.location(ex.server, ex.path)
-    ex.cgi = None
-    if ex.method != "HEAD":
-        ex.method = "GET"
+    assert script is not None
+    err = precheck(ex)
+    if err is not None:
+        raise err
+    # after an internal redirect the request is a GET: the body was the first script's
+    body = ex.body if ex.redirects == 0 else None
+    result = await _run_script(ex, script, body)
+    return result if isinstance(result, Response) else LocalRedirect(result)
 
 
 async def _run_script(ex: Exchange, script: Script, body: Any) -> Response | bytes:
@@ -199,7 +181,14 @@ async def _run_script(ex: Exchange, script: Script, body: Any) -> Response | byt
     cwd = os.path.dirname(script.real)
     try:
         child = await Child.spawn(
-            argv, cwd, env, stdin, script.name, ex.conn.id, ex.location.cgi_timeout
+            ex.conn.worker.children,
+            argv,
+            cwd,
+            env,
+            stdin,
+            script.name,
+            ex.conn.id,
+            ex.location.cgi_timeout,
         )
     except OSError as exc:
         why = exc.strerror or repr(exc)

@@ -21,7 +21,6 @@ reading it), the group is killed when it fires, and a reader then sees `timed_ou
 from __future__ import annotations
 
 import asyncio
-import atexit
 import os
 import signal
 import subprocess
@@ -34,23 +33,53 @@ STDERR_LINE_LIMIT = 4096
 EXIT_POLL = 0.05  # seconds between waitpid polls where there is no pidfd
 STDERR_GRACE = 1.0  # seconds stderr may stay open after the script exited
 
-_live: dict[int, Child] = {}  # pid → started and not yet reaped
-_tasks: set[asyncio.Task[Any]] = set()  # reapers and body feeders: nobody awaits them
 
+class Children:
+    """The CGI scripts one worker has running (pid → Child) and the background tasks nobody
+    awaits (reapers, body feeders), for one generation (the cycle holds it).
 
-def background(coro: Any) -> asyncio.Task[Any]:
-    """A task that nobody awaits but that must not be garbage-collected mid-way."""
-    task = asyncio.get_running_loop().create_task(coro)
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
-    return task
+    The worker kills every group still running when it exits. Each running script's process
+    group is also written to the worker's scoreboard slot (`attach`), so that if the worker
+    itself is killed, the master kills the groups it left behind.
+    """
 
+    def __init__(self) -> None:
+        self.live: dict[int, Child] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.board: Any = None
+        self.slot = 0
+        self.free: list[int] = []
+        self.index: dict[int, int] = {}  # pid → its entry in the scoreboard slot
 
-@atexit.register
-def _kill_all() -> None:
-    """The server is exiting: no script outlives it (they are in sessions of their own)."""
-    for child in list(_live.values()):
-        child._killpg()
+    def attach(self, board: Any, slot: int, entries: int) -> None:
+        self.board, self.slot = board, slot
+        self.free = list(range(entries - 1, -1, -1))
+
+    def add(self, child: Child) -> None:
+        self.live[child.pid] = child
+        if self.board is not None and self.free:
+            entry = self.free.pop()
+            self.index[child.pid] = entry
+            self.board.set_group(self.slot, entry, child.pid)
+
+    def remove(self, pid: int) -> None:
+        self.live.pop(pid, None)
+        entry = self.index.pop(pid, None)
+        if entry is not None:
+            self.board.set_group(self.slot, entry, 0)
+            self.free.append(entry)
+
+    def background(self, coro: Any) -> asyncio.Task[Any]:
+        """A task that nobody awaits but that must not be garbage-collected mid-way."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def kill_all(self) -> None:
+        """The worker is exiting: no script outlives it (they are in sessions of their own)."""
+        for child in list(self.live.values()):
+            child._killpg()
 
 
 class _Pipe(asyncio.Protocol):
@@ -85,11 +114,12 @@ class Child:
         "label", "conn_id", "popen", "pid", "pipes", "pidfd", "out", "out_size",
         "out_paused", "out_eof", "reader", "discarding", "stdin_lost", "stdin_paused",
         "stdin_waiter", "err_buf", "exited", "failure", "feeder", "killed", "timed_out",
-        "timer", "reaping", "err_eof", "err_waiter",
+        "timer", "reaping", "err_eof", "err_waiter", "children",
     )
     # fmt: on
 
-    def __init__(self, label: str, conn_id: int) -> None:
+    def __init__(self, children: Children, label: str, conn_id: int) -> None:
+        self.children = children
         self.label = label  # SCRIPT_NAME, for log lines
         self.conn_id = conn_id
         self.popen: subprocess.Popen[bytes] | None = None
@@ -119,6 +149,7 @@ class Child:
     @classmethod
     async def spawn(
         cls,
+        children: Children,
         argv: list[str],
         cwd: str,
         env: dict[bytes, bytes],
@@ -128,7 +159,7 @@ class Child:
         timeout: float,
     ) -> Child:
         """Start the script, to be killed `timeout` s from now; OSError if it cannot start."""
-        child = cls(label, conn_id)
+        child = cls(children, label, conn_id)
         loop = asyncio.get_running_loop()
         popen = subprocess.Popen(
             argv,
@@ -142,7 +173,7 @@ class Child:
             close_fds=True,
         )
         child.popen, child.pid = popen, popen.pid
-        _live[popen.pid] = child
+        children.add(child)
         child._watch_exit(loop)
         child.timer = loop.call_later(timeout, child._timeout)
         try:
@@ -187,7 +218,7 @@ class Child:
             self.pidfd = -1
         if self.popen is not None:
             self.popen.returncode = code  # Popen would otherwise warn it was never waited for
-        _live.pop(self.pid, None)
+        self.children.remove(self.pid)
         if not self.exited.done():
             self.exited.set_result(code)
         return True
@@ -291,7 +322,7 @@ class Child:
 
     def feed(self, body: Any) -> None:
         """Copy the request body to stdin as it arrives, in the background."""
-        self.feeder = background(self._feed(body))
+        self.feeder = self.children.background(self._feed(body))
 
     async def _feed(self, body: Any) -> None:
         pipe = self.pipes[0]
@@ -326,7 +357,7 @@ class Child:
         self._close_pipes(abort=True, fds=(0, 1))  # stderr drains: a dying script's last words
         self._stop_feeder()
         if not self.reaping:
-            background(self._reap())
+            self.children.background(self._reap())
 
     def release(self) -> None:
         """The response needs nothing more: the script may finish (until cgi_timeout), and
@@ -337,7 +368,7 @@ class Child:
             self._resume_out()
         self._stop_feeder()
         if not self.reaping:
-            background(self._reap())
+            self.children.background(self._reap())
 
     def _stop_feeder(self) -> None:
         feeder = self.feeder

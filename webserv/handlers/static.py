@@ -11,7 +11,7 @@ import os
 from itertools import pairwise
 from urllib.parse import quote
 
-from ..files import OpenFile, file_cache
+from ..files import OpenFile
 from ..http.dates import parse_http_date
 from ..http.errors import HttpError
 from ..http.ranges import UNSATISFIABLE, coalesce, parse_range
@@ -44,7 +44,7 @@ def resolve(ex: Exchange) -> tuple[str, str]:
 def serve(ex: Exchange) -> Response:
     loc = ex.location
     path, base = resolve(ex)
-    entry = file_cache.get(path, base, loc.open_file_cache, loc.open_file_cache_valid)
+    entry = ex.conn.worker.files.get(path, base, loc.open_file_cache, loc.open_file_cache_valid)
     if not entry.is_dir:
         return file_response(ex, entry)
     entry.release()
@@ -56,7 +56,7 @@ def serve(ex: Exchange) -> Response:
         return redirect(301, location, loc.server_tokens)
     for name in loc.index:
         try:
-            index = file_cache.get(
+            index = ex.conn.worker.files.get(
                 path + name, base, loc.open_file_cache, loc.open_file_cache_valid
             )
         except HttpError as exc:

@@ -2,22 +2,26 @@
 
 The page is one self-contained HTML file (assets/status.html: CSS and JavaScript inline, no
 CDN) that fetches the same URL as JSON and draws each connection from SYN to close.
+Both describe the whole server, whichever worker answers: counters from the scoreboard,
+the other workers' connections asked over the control channel (control.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Awaitable
 from functools import cache
 from urllib.parse import parse_qs
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from .. import __version__
+from .. import __version__, control
 from ..http.errors import HttpError
 from ..http.request import Exchange
 from ..http.response import Response
-from ..stats import registry_for
+from ..stats import Stats, registry_for
 
 ASSET = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "status.html")
 NO_STORE = b"Cache-Control: no-store\r\n"
@@ -36,7 +40,7 @@ def wants_json(ex: Exchange) -> bool:
     return b"application/json" in accept and b"text/html" not in accept
 
 
-def status(ex: Exchange) -> Response:
+def status(ex: Exchange) -> Response | Awaitable[Response]:
     if not wants_json(ex):
         return Response(200, b"Content-Type: text/html; charset=utf-8\r\n" + NO_STORE, _page())
     worker = ex.conn.worker
@@ -45,16 +49,70 @@ def status(ex: Exchange) -> Response:
     values = parse_qs(ex.query).get("limit")
     if values and values[0].isdigit():
         limit = int(values[0])
+    data = control.snapshot(worker, limit)
     lifecycle = worker.lifecycle
-    if lifecycle is not None:
-        data = lifecycle.snapshot(worker.connections, limit)
-    else:
-        data = {"open": [], "recent": []}
     data["lifecycle"] = lifecycle is not None
     data["version"] = __version__
     data["pid"] = os.getpid()
     data["you"] = {"connection": ex.conn.id}
-    data["stats"] = worker.stats.to_json() if worker.stats is not None else None
+    data["server"] = {"started_at": time.time(), "now": time.time(), "accepted": 0}
+    if lifecycle is not None:
+        data["server"]["started_at"] = lifecycle.started
+        data["server"]["accepted"] = lifecycle.accepted
+    board = worker.board
+    if board is None:
+        data["stats"] = worker.stats.to_json() if worker.stats is not None else None
+        data["workers"] = [_worker_json(os.getpid(), worker.ordinal, "serving", worker.stats)]
+        return _json(data)
+    totals, workers, info = board.totals()
+    data["stats"] = totals.to_json() if worker.stats is not None else None
+    data["server"].update(info)
+    data["server"]["accepted"] = totals.accepted
+    data["workers"] = [
+        _worker_json(w["pid"], w["ordinal"], w["state"], _row_stats(w["row"]), w) for w in workers
+    ]
+    peers = [w["pid"] for w in workers if w["pid"] and w["pid"] != os.getpid()]
+    if not peers or worker.control is None:
+        return _json(data)
+    return _with_peers(data, peers, limit, max(s.status_history for s in worker.config.servers))
+
+
+async def _with_peers(data: dict, peers: list[int], limit: int | None, history: int) -> Response:
+    """Every worker's connections in one answer: the server as one, whoever answered."""
+    answers = await control.ask_peers(peers, limit)
+    recent = data["recent"]
+    for pid, answer in answers:
+        if answer is None:
+            for w in data["workers"]:
+                if w["pid"] == pid:
+                    w["unreachable"] = True
+            continue
+        data["open"].extend(answer["open"])
+        recent.extend(answer["recent"])
+    recent.sort(key=lambda r: r.get("closed_at") or 0, reverse=True)
+    del recent[limit or history :]
+    return _json(data)
+
+
+def _row_stats(row: list[float]) -> Stats:
+    stats = Stats()
+    stats.add_flat(row)
+    return stats
+
+
+def _worker_json(pid: int, ordinal: int, state: str, stats: Stats | None, w=None) -> dict:
+    out = {"pid": pid, "ordinal": ordinal, "state": state}
+    if w is not None:
+        out["generation"] = w["generation"]
+        out["started_at"] = w["started"]
+    if stats is not None:
+        out["accepted"] = stats.accepted
+        out["open"] = stats.open_now
+        out["requests"] = sum(stats.requests)
+    return out
+
+
+def _json(data: dict) -> Response:
     body = json.dumps(data, separators=(",", ":")).encode()
     return Response(200, b"Content-Type: application/json\r\n" + NO_STORE, body)
 
@@ -65,5 +123,12 @@ def metrics(ex: Exchange) -> Response:
     stats = worker.stats
     if stats is None:
         raise HttpError(500, "metrics without stats")
-    body = generate_latest(registry_for(stats))
+    board = worker.board
+    if board is None:
+        registry = registry_for(stats, [(os.getpid(), worker.ordinal, stats)], None)
+    else:
+        totals, workers, info = board.totals()
+        per_worker = [(w["pid"], w["ordinal"], _row_stats(w["row"])) for w in workers]
+        registry = registry_for(totals, per_worker, info)
+    body = generate_latest(registry)
     return Response(200, f"Content-Type: {CONTENT_TYPE_LATEST}\r\n".encode() + NO_STORE, body)

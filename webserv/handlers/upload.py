@@ -28,7 +28,7 @@ from urllib.parse import quote
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ..files import contained, file_cache
+from ..files import contained
 from ..http.errors import HttpError
 from ..http.request import Exchange
 from ..http.response import Response, field
@@ -269,7 +269,7 @@ async def put(ex: Exchange) -> Response:
         if pending is not None:
             pending.discard()  # in the loop: see PendingFile.discard
         os.close(dir_fd)
-    file_cache.forget(os.path.join(directory, name))
+    ex.conn.worker.files.forget(os.path.join(directory, name))
     if created:
         return Response(
             201, field("Location", quote(ex.path)) + b"Content-Type: text/plain\r\n", b"created\n"
@@ -308,7 +308,7 @@ async def post(ex: Exchange) -> Response:
             item.discard()
         os.close(dir_fd)
     for name, _, _ in stored:
-        file_cache.forget(os.path.join(loc.upload_store, name))
+        ex.conn.worker.files.forget(os.path.join(loc.upload_store, name))
     return _summary(ex, stored, fields)
 
 
@@ -476,5 +476,5 @@ def delete(ex: Exchange) -> Response:
         raise HttpError(404, f'"{name[:64]}..." is too long a name') from None
     finally:
         os.close(dir_fd)
-    file_cache.forget(os.path.join(directory, name))
+    ex.conn.worker.files.forget(os.path.join(directory, name))
     return Response(204)

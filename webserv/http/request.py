@@ -104,6 +104,7 @@ class Exchange:
         "body_received",
         "error",
         "redirects",
+        "error_paged",
         "body",
         "queued",
         "expect_continue",
@@ -136,7 +137,8 @@ class Exchange:
         self.head = False
         self.body_received = 0
         self.error: HttpError | None = None  # found while parsing; answered in turn
-        self.redirects = 0  # internal redirects (error_page), to stop loops
+        self.redirects = 0  # internal redirects (error_page, CGI), to stop loops
+        self.error_paged = False  # an error_page has answered: never a second one
         self.body: Any = None  # RequestBody, when a handler reads the body as it arrives
         self.queued = False  # started (or queued) before its body had arrived
         self.expect_continue = False  # "100 Continue" is owed when answering starts

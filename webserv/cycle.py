@@ -1,0 +1,136 @@
+"""One generation of the server: a loaded configuration and everything made from it.
+
+nginx's cycle (src/core/ngx_cycle.c): the configuration, its bound listening sockets keyed by
+address, its opened log files and error log, and the per-generation tables a worker fills
+while serving — the route memos, the open file cache, the CGI scripts it runs. A reload
+builds a new cycle from the old one (`Cycle.create(config, old)`): sockets of unchanged
+addresses are taken over, new addresses bound, and what only the old one had is closed
+when it retires. Nothing that lives one generation is kept in a module global.
+
+Everything that can fail when a configuration is put to use — binding, opening the logs,
+creating upload directories — fails here, as one CycleError line, before any worker of the
+generation starts: a bad reload leaves the running generation untouched.
+Never serves a request and never forks.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from .config.model import Config, Listener
+from .files import FileCache
+from .handlers.cgi_process import Children
+from .listeners import BindError, ListenSockets, worker_count
+from .logs import ErrorLogFile, error_log
+from .router import Routes
+
+
+class CycleError(Exception):
+    """A configuration cannot be put to use: one line, nginx's wording."""
+
+
+class Cycle:
+    __slots__ = ("config", "workers", "sockets", "error_target", "routes", "files", "children")
+
+    def __init__(self, config: Config, workers: int, sockets: ListenSockets, error_target):
+        self.config = config
+        self.workers = workers  # how many worker processes this generation runs
+        self.sockets = sockets
+        self.error_target = error_target
+        self.routes = Routes()
+        self.files = FileCache()
+        self.children = Children()
+
+    @classmethod
+    def create(cls, config: Config, old: Cycle | None = None) -> Cycle:
+        """Bind, open and create what `config` needs; CycleError (and nothing left open)
+        if any of it fails."""
+        workers = worker_count(config) if config.master_process else 1
+        path, level = config.error_log
+        target = ErrorLogFile(path, level)
+        try:
+            target.open()
+        except OSError as exc:
+            raise CycleError(f'open() "{path}" failed ({exc.errno}: {exc.strerror})') from None
+        try:
+            sockets = ListenSockets.bind(config, workers, old.sockets if old else None)
+        except BindError as exc:
+            target.close()
+            raise CycleError(str(exc)) from None
+        cycle = cls(config, workers, sockets, target)
+        try:
+            for file in config.log_files:
+                try:
+                    file.open()
+                except OSError as exc:
+                    raise CycleError(
+                        f'open() "{file.path}" failed ({exc.errno}: {exc.strerror})'
+                    ) from None
+            for directory in upload_stores(config):
+                try:
+                    os.makedirs(directory, exist_ok=True)
+                except OSError as exc:
+                    raise CycleError(
+                        f'upload_store "{directory}" cannot be created ({exc.strerror})'
+                    ) from None
+        except CycleError:
+            cycle.discard(old)
+            raise
+        return cycle
+
+    def activate(self) -> None:
+        """This generation's error log becomes the process's."""
+        error_log.use(self.error_target)
+
+    def sockets_for(self, ordinal: int) -> list[tuple[Listener, socket.socket]]:
+        return self.sockets.sockets_for(self.config, ordinal)
+
+    def reopen_logs(self) -> None:
+        """SIGUSR1 (logrotate): every log file of this generation, opened anew by path."""
+        for file in self.config.log_files:
+            file.reopen()
+        self.error_target.reopen()
+        if error_log.path == self.error_target.path:
+            error_log.use(self.error_target)
+
+    def flush_logs(self) -> None:
+        for file in self.config.log_files:
+            file.flush()
+
+    def close_logs(self) -> None:
+        for file in self.config.log_files:
+            file.close()
+
+    def discard(self, keep: Cycle | None) -> None:
+        """Close what this generation opened and `keep` (the generation that goes on) does
+        not share: its own sockets, its log files, its error log."""
+        self.sockets.close_unused(keep.sockets if keep is not None else None)
+        self.close_logs()
+        if keep is None or keep.error_target is not self.error_target:
+            self.error_target.close()
+        self.files.clear()
+
+    def fds(self) -> set[int]:
+        """Descriptors this generation holds in the master (a new worker of another
+        generation closes them, so a socket the master closes is really closed)."""
+        out = {s.fileno() for s in self.sockets.all() if s.fileno() >= 0}
+        out |= {f.fd for f in self.config.log_files if f.fd > 2}
+        if self.error_target.fd > 2:
+            out.add(self.error_target.fd)
+        return out
+
+
+def upload_stores(config: Config) -> list[str]:
+    return sorted(
+        {loc.upload_store for loc in all_locations(config) if loc.upload_store is not None}
+    )
+
+
+def all_locations(config: Config) -> list[Any]:
+    return [
+        loc
+        for server in config.servers
+        for loc in (server.fallback, *server.exact.values(), *server.prefixes, *server.regexes)
+    ]

@@ -4,12 +4,13 @@ webserv must refuse.
 Each input is a first request whose framing is drawn to be doubtful (Content-Length and
 Transfer-Encoding headers with odd names, values, duplicates, folding; bodies raw or chunked
 with odd sizes, extensions and line ends; LF or CR line ends) followed by
-`GET /second.txt`. h11 (as a server) reads the bytes and says which requests it completes;
-webserv's answers say the same (the second file's body comes back only if webserv read a
-request for /second.txt right after the first one).
+`GET /second.txt`. h11 (as a server) reads the bytes and says where the first request ends
+(the bytes it leaves after it, `Connection.trailing_data`); webserv's answers say the same
+(the second file's body comes back as the second answer only if webserv's first request
+ended right before `GET /second.txt`, give or take empty lines).
 
-The property: when both complete the first request but disagree on what comes after it (one
-reads `GET /second.txt` next and the other does not), webserv must refuse: a 4xx last and
+The property: when h11 completes the first request and the two disagree on where it ends
+(only one of them has `GET /second.txt` right after it), webserv must refuse: a 4xx last and
 the connection closed. Inputs h11 rejects outright have no end for it to disagree about;
 they are counted (`--hypothesis-show-statistics`), and webserv's answer must still parse and
 the server must survive (test_fuzz_requests's checks).
@@ -25,6 +26,8 @@ from hypothesis import strategies as st
 from test_fuzz_requests import COMMON, judge
 
 SECOND = b"GET /second.txt HTTP/1.1\r\nHost: a\r\n\r\n"
+# a request as a body: not SECOND, so that the answers tell the two readings apart
+SMUGGLED = b"GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n"
 BOUNDED = settings(max_examples=800, derandomize=True, **COMMON)
 LONG = settings(max_examples=20000, **COMMON)
 
@@ -32,21 +35,26 @@ LONG = settings(max_examples=20000, **COMMON)
 @st.composite
 def doubtful_first_request(draw) -> bytes:
     body = draw(
-        st.sampled_from([b"", b"hello", b"0\r\n\r\n", SECOND, b"x" * 17]) | st.binary(max_size=24)
+        st.sampled_from([b"", b"hello", b"0\r\n\r\n", SMUGGLED, b"x" * 17]) | st.binary(max_size=24)
     )
     size = len(body)
-    eol = draw(st.sampled_from([b"\r\n"] * 8 + [b"\n", b"\r"]))
+    # the usual spelling most of the time, so that h11 completes enough first requests
+    eol = draw(st.sampled_from([b"\r\n"] * 16 + [b"\n", b"\r"]))
     cl_names = [
-        "Content-Length",
+        *["Content-Length"] * 6,
         "content-length",
         "Content-Length ",
         "Content_Length",
         " Content-Length",
     ]
-    te_names = ["Transfer-Encoding", "transfer-encoding", "Transfer-Encoding ", "Transfer_Encoding"]
+    te_names = [
+        *["Transfer-Encoding"] * 6,
+        "transfer-encoding",
+        "Transfer-Encoding ",
+        "Transfer_Encoding",
+    ]
     cl_values = [
-        str(size),
-        str(size),
+        *[str(size)] * 12,
         str(size + 1),
         str(max(0, size - 1)),
         "0",
@@ -63,8 +71,7 @@ def doubtful_first_request(draw) -> bytes:
         "99999999999999999999",
     ]
     te_values = [
-        "chunked",
-        "chunked",
+        *["chunked"] * 10,
         "Chunked",
         "CHUNKED",
         " chunked",
@@ -79,7 +86,7 @@ def doubtful_first_request(draw) -> bytes:
         "chunked\x00",
     ]
     fields = []
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(st.sampled_from([0, 1, 1, 1, 2, 2, 3]))):
         if draw(st.booleans()):
             fields.append((draw(st.sampled_from(cl_names)), draw(st.sampled_from(cl_values))))
         else:
@@ -93,7 +100,7 @@ def doubtful_first_request(draw) -> bytes:
     )
     lines = [method + b" " + target + b" HTTP/1.1", b"Host: a"]
     for name, value in fields:
-        fold = draw(st.integers(0, 9)) == 0
+        fold = draw(st.integers(0, 19)) == 0
         lines.append(name.encode() + b":" + (b"\r\n " if fold else b" ") + value.encode("latin-1"))
     return eol.join(lines) + eol + eol + body
 
@@ -108,7 +115,7 @@ def odd_chunks(draw, body: bytes) -> bytes:
         piece, rest = rest[:n], rest[n:]
         size = draw(
             st.sampled_from(
-                [f"{n:x}"] * 6
+                [f"{n:x}"] * 20
                 + [
                     f"{n + 1:x}",
                     f"{n - 1:x}",
@@ -122,7 +129,7 @@ def odd_chunks(draw, body: bytes) -> bytes:
                 ]
             )
         )
-        eol = draw(st.sampled_from([b"\r\n"] * 6 + [b"\n", b"\r", b""]))
+        eol = draw(st.sampled_from([b"\r\n"] * 20 + [b"\n", b"\r", b""]))
         out += size.encode() + b"\r\n" + piece + eol
     last = draw(
         st.sampled_from(
@@ -132,52 +139,45 @@ def odd_chunks(draw, body: bytes) -> bytes:
     return out + last
 
 
-def h11_reading(data: bytes) -> tuple[list[tuple[bytes, bytes]], bool]:
-    """(method, target) of the requests h11 completes, and whether it then rejected the input."""
+def h11_rest_after_first(data: bytes) -> bytes | None:
+    """The bytes h11 leaves after the first request (None: it does not complete one)."""
     conn = h11.Connection(h11.SERVER)
     conn.receive_data(data)
     conn.receive_data(b"")
-    targets: list[tuple[bytes, bytes]] = []
-    target = (b"", b"")
     try:
         while True:
             got = conn.next_event()
-            if isinstance(got, h11.Request):
-                target = (bytes(got.method), bytes(got.target))
-            elif isinstance(got, h11.EndOfMessage):
-                targets.append(target)
-                conn.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
-                conn.send(h11.EndOfMessage())
-                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                    return targets, False  # one of them asked to close
-                conn.start_next_cycle()
-            elif got is h11.NEED_DATA or isinstance(got, h11.ConnectionClosed):
-                return targets, False
+            if isinstance(got, h11.EndOfMessage):
+                return bytes(conn.trailing_data[0])
+            if got is h11.NEED_DATA or isinstance(got, h11.ConnectionClosed):
+                return None
     except h11.RemoteProtocolError:
-        return targets, True
+        return None
 
 
 def _differential(fuzz_server, first: bytes):
     raw = first + SECOND
     reply = judge(fuzz_server, raw)
-    targets, h11_rejected = h11_reading(raw)
+    rest = h11_rest_after_first(raw)
     answers = reply.responses
     webserv_second = (
         len(answers) >= 2 and answers[1].status == 200 and answers[1].body == SECOND_BODY
     )
-    if not targets:
+    if rest is None:
         event(
             "h11 rejects the first request"
             + ("; webserv answers it" if answers and not is_refusal(reply) else "")
         )
         return
-    h11_second = len(targets) >= 2 and targets[1] == (b"GET", b"/second.txt")
+    # h11 ends the first request where webserv must, if what follows is the second one
+    # (empty lines before a request line are ignored, RFC 9112 §2.2)
+    h11_second = rest.lstrip(b"\r\n") == SECOND
     if is_refusal(reply) and not webserv_second:
-        event("webserv refuses" + ("" if h11_rejected or not h11_second else " (h11 reads both)"))
+        event("webserv refuses" + (" (h11 reads both)" if h11_second else ""))
         return
     event("both read /second.txt next" if h11_second and webserv_second else "they agree otherwise")
     assert h11_second == webserv_second, (
-        f"h11 reads {targets} (rejected after: {h11_rejected}), webserv answers "
+        f"h11 ends the first request before {rest[:80]!r}, webserv answers "
         f"{[r.status for r in answers]} (closed: {reply.closed}) to {raw!r}: they disagree on "
         "where the first request ends, and webserv did not refuse"
     )

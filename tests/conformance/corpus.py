@@ -570,7 +570,7 @@ GARDEN_CASES: list[Case] = [
     garden(6, b'G=":<>(e),[T];?" /get HTTP/1.1\r\n' + HA + b"\r\n", (BAD,), True),
     garden(7, b"GET ! HTTP/1.1\r\n" + HA + b"\r\n", (BAD,), True),
     garden(8, b"GET / HTTP/1.1\r\n" + HA + b"\xefoo: bar\r\n\r\n", (BAD,), True, why=WHY_NAME),
-    garden(9, b"GET /\nHTTP/1.1\r\n\r\n", (BAD,), True, why=WHY_09),
+    garden(9, b"GET /\nHTTP/1.1\r\n\r\n", ((400, 505),), True, why=WHY_09),
     garden(10, b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +1_0\r\n\r\n0123456789", (BAD,), True),
     garden(11, b"POST / HTTP/1.1\r\n" + HA + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
                b"1\r\nZ\r\n0\r\n\r\n", (BAD,), True),

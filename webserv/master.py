@@ -38,6 +38,10 @@ QUICK_DEATH = 2.0  # a worker that dies sooner than this after its start is rest
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 10.0
 FAST_STOP_KILL = 5.0  # TERM: workers still running after this get SIGKILL
 HANDLED = (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+# blocked from the start of the process until a handler is in place (server.run), and in a
+# new worker until its event loop has its own: a signal that comes early waits, it never
+# takes the default action (a HUP right after start would kill the server)
+CONTROL_SIGNALS = frozenset((*HANDLED, signal.SIGCHLD))
 
 
 class Proc:
@@ -81,9 +85,10 @@ class Master:
     # --- the loop --------------------------------------------------------------------------
 
     def run(self) -> int:
-        for signum in (*HANDLED, signal.SIGCHLD):
+        for signum in CONTROL_SIGNALS:
             signal.signal(signum, self._on_signal)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
         write_pid(self.pid_path)
         error_log.notice(f"master process {os.getpid()}, {self.cycle.workers} worker processes")
         for ordinal in range(self.cycle.workers):
@@ -134,8 +139,8 @@ class Master:
                     error_log.notice(f"signal {name} received, reconfiguring")
                     self.reload()
             elif signum == signal.SIGUSR1:
-                error_log.notice(f"signal {name} received, reopening logs")
                 self.cycle.reopen_logs()
+                error_log.notice(f"signal {name} received, logs reopened")
                 for pid in self.procs:
                     _kill(pid, signal.SIGUSR1)
             elif signum == signal.SIGQUIT:
@@ -161,6 +166,7 @@ class Master:
             error_log.warn("scoreboard full: a worker starts without shared counters")
             slot = 0
         ready_r, ready_w = os.pipe()
+        signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)  # see CONTROL_SIGNALS
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the master's code
             code = 1
@@ -174,6 +180,7 @@ class Master:
                 error_log.error(f"worker failed: {traceback.format_exc()}")
             finally:
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
         os.close(ready_w)
         self.board.set_pid(slot, pid)
         proc = Proc(pid, ordinal, generation, slot, ready_r)
@@ -186,8 +193,8 @@ class Master:
         """In a new worker: close what the master holds and this worker must not — other
         generations' sockets and logs (or a socket the master closes would stay open in
         it), the other workers' reuseport sockets, the master's pipes."""
-        for signum in (*HANDLED, signal.SIGCHLD):
-            signal.signal(signum, signal.SIG_DFL)
+        for signum in CONTROL_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)  # still blocked: Worker.start unblocks
         signal.set_wakeup_fd(-1)
         keep = {id(sock) for _, sock in mine.sockets_for(ordinal)}
         for cycle in {id(c): c for c in (self.cycle, self.pending, mine) if c}.values():

@@ -25,6 +25,9 @@ from .worker import Worker
 
 def run(config: Config, path: str, prefix: str | None) -> int:
     """Serve `config` until stopped; the exit status."""
+    from .master import CONTROL_SIGNALS
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)  # until handlers are in place
     loop_name = install_event_loop_policy()
     try:
         cycle = Cycle.create(config)

@@ -29,6 +29,7 @@ from .control import ControlServer
 from .cycle import Cycle, all_locations
 from .lifecycle import Lifecycle, Record
 from .logs import error_log
+from .master import CONTROL_SIGNALS
 from .reader import IDLE
 from .scoreboard import PGIDS, RETIRING, SERVING, Scoreboard
 from .stats import Stats
@@ -102,6 +103,8 @@ class Worker:
         self.loop.add_signal_handler(signal.SIGQUIT, self.request_stop, signal.SIGQUIT, False)
         self.loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
         self.loop.add_signal_handler(signal.SIGHUP, self.stray_hup)
+        # blocked since before the fork (master.CONTROL_SIGNALS): what came early arrives now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
         if self.board is not None:
             self.board.publish(self.slot, self.stats, SERVING)
 
@@ -248,11 +251,17 @@ class Worker:
             self.stopped.set_result(None)
 
     def reopen_logs(self) -> None:
-        error_log.notice("signal USR1 received, reopening logs")
         self.cycle.reopen_logs()
+        error_log.notice("signal SIGUSR1 received, logs reopened")  # in the new file
 
     def stray_hup(self) -> None:
-        error_log.info("signal HUP received by a worker, ignored (the master reloads)")
+        if self.config.master_process:
+            error_log.info("signal SIGHUP received by a worker, ignored (the master reloads)")
+        else:
+            error_log.warn(
+                "signal SIGHUP received, ignored: reloading needs the master process "
+                "(master_process off)"
+            )
 
     async def run(self) -> None:
         """Serve until told to stop, then end as that stop asks."""

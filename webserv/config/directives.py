@@ -596,9 +596,12 @@ directive(
     0,
     None,
     block=True,
+    # nginx's built-in map when no `types` block is given; config/mime.types is the full one
+    default={"html": "text/html", "gif": "image/gif", "jpg": "image/jpeg"},
     syntax="types { TYPE EXT ...; ... }",
-    default_text="config/mime.types",
-    doc="File extension → MIME type map.",
+    default_text="html gif jpg",
+    doc="File extension → MIME type map. Without one, only nginx's three built-in types: "
+    "`include mime.types;` (config/mime.types) for the full list.",
 )
 directive(
     "default_type",

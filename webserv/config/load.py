@@ -33,8 +33,6 @@ from .values import ListenAddress, compile_regex
 
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "DELETE")
 LOCATION_MODIFIERS = ("=", "~", "~*", "^~")
-# nginx's built-in map when no `types` block is given; config/mime.types is the full one
-BUILTIN_TYPES = {"html": "text/html", "gif": "image/gif", "jpg": "image/jpeg"}
 
 Settings = dict[str, Any]
 
@@ -131,17 +129,17 @@ class _Loader:
             raise ConfigError(
                 self.path, 0, "no server defined (an http { server { ... } } block is needed)"
             )
-        error_log = main.get("error_log", DIRECTIVES["error_log"].default)
+        error_log = value(main, "error_log")
         path, level = error_log
         if path not in ("stderr", "stdout", "/dev/stderr", "/dev/stdout"):
             path = self.absolute(path)
         return Config(
             path=self.path,
             prefix=self.prefix,
-            worker_processes=main.get("worker_processes", 1),
-            worker_connections=events.get("worker_connections", 1024),
-            master_process=main.get("master_process", True),
-            worker_shutdown_timeout=main.get("worker_shutdown_timeout"),
+            worker_processes=value(main, "worker_processes"),
+            worker_connections=value(events, "worker_connections"),
+            master_process=value(main, "master_process"),
+            worker_shutdown_timeout=value(main, "worker_shutdown_timeout"),
             error_log=(path, level),
             pid=self.absolute(main["pid"]) if main.get("pid") else None,
             servers=tuple(servers),
@@ -214,22 +212,22 @@ class _Loader:
                     raise fail(lb, f'duplicate location "{pattern}"')
                 prefixes.append(loc)
         prefixes.sort(key=lambda loc: len(loc.pattern), reverse=True)
-        header_count, header_size = merged.get("large_client_header_buffers", (4, 8192))
+        header_count, header_size = value(merged, "large_client_header_buffers")
         server = Server(
-            names=own.get("server_name", ("",)),
+            names=value(own, "server_name"),
             listens=tuple(listens),
             file=block.file,
             line=block.line,
-            client_header_timeout=merged.get("client_header_timeout", 60.0),
+            client_header_timeout=value(merged, "client_header_timeout"),
             header_line_limit=header_size,
             header_section_limit=header_count * header_size,
             fallback=fallback,
             exact=exact,
             prefixes=tuple(prefixes),
             regexes=tuple(regexes),
-            lifecycle=merged.get("lifecycle", True),
+            lifecycle=value(merged, "lifecycle"),
             lifecycle_log=self.log_file(merged.get("lifecycle_log"), 64 * 1024, 1.0),
-            status_history=merged.get("status_history", 200),
+            status_history=value(merged, "status_history"),
         )
         for address, stmt in listen_stmts:
             self.listen_stmts[(id(server), address)] = stmt
@@ -255,18 +253,18 @@ class _Loader:
         regex: re.Pattern[str] | None,
         stmt: Statement,
     ) -> Location:
-        root = self.absolute(s.get("root", DIRECTIVES["root"].default)).rstrip("/") or "/"
+        root = self.absolute(value(s, "root")).rstrip("/") or "/"
         alias = s.get("alias")
         if alias is not None:
             alias = self.absolute(alias)
             if pattern.endswith("/") and not alias.endswith("/"):
                 alias += "/"
-        methods = s.get("allow_methods", DIRECTIVES["allow_methods"].default)
+        methods = value(s, "allow_methods")
         error_pages: dict[int, ErrorPage] = {}
         for page, _ in s.get("error_page", []):
             for code in page.codes:
                 error_pages[code] = page
-        keepalive, keepalive_header = s.get("keepalive_timeout", (75.0, None))
+        keepalive, keepalive_header = value(s, "keepalive_timeout")
         return Location(
             modifier=modifier,
             pattern=pattern,
@@ -277,27 +275,27 @@ class _Loader:
             root_real=os.path.realpath(root),
             alias=alias,
             alias_real=os.path.realpath(alias) if alias is not None else None,
-            index=s.get("index", DIRECTIVES["index"].default),
-            autoindex=s.get("autoindex", False),
+            index=value(s, "index"),
+            autoindex=value(s, "autoindex"),
             error_pages=error_pages,
-            client_max_body_size=s.get("client_max_body_size", 1024 * 1024),
+            client_max_body_size=value(s, "client_max_body_size"),
             allow_methods=methods,
             allow_header=", ".join(m for m in METHOD_ORDER if m in methods),
             keepalive_timeout=keepalive,
             keepalive_header=keepalive_header,
-            client_body_timeout=s.get("client_body_timeout", 60.0),
-            send_timeout=s.get("send_timeout", 60.0),
+            client_body_timeout=value(s, "client_body_timeout"),
+            send_timeout=value(s, "send_timeout"),
             access_logs=self.build_access_logs(s.get("access_log")),
-            types=s.get("types", BUILTIN_TYPES),
-            default_type=s.get("default_type", "application/octet-stream"),
-            server_tokens=s.get("server_tokens", True),
-            open_file_cache=s.get("open_file_cache", DIRECTIVES["open_file_cache"].default),
-            open_file_cache_valid=s.get("open_file_cache_valid", 1.0),
+            types=value(s, "types"),
+            default_type=value(s, "default_type"),
+            server_tokens=value(s, "server_tokens"),
+            open_file_cache=value(s, "open_file_cache"),
+            open_file_cache_valid=value(s, "open_file_cache_valid"),
             return_=s.get("return"),
-            status=s.get("status", False),
-            metrics=s.get("metrics", False),
+            status=value(s, "status"),
+            metrics=value(s, "metrics"),
             cgi=self.cgi_map(s.get("cgi", [])),
-            cgi_timeout=s.get("cgi_timeout", 30.0),
+            cgi_timeout=value(s, "cgi_timeout"),
             upload_store=self.absolute(s["upload_store"]) if s.get("upload_store") else None,
             upload_store_real=os.path.realpath(self.absolute(s["upload_store"]))
             if s.get("upload_store")
@@ -427,6 +425,14 @@ class _Loader:
             wildcard_back=tuple(back),
             regex_names=tuple(regex),
         )
+
+
+def value(settings: Settings, name: str) -> Any:
+    """A directive's value where set, else its default: the directive table is the only
+    place a default is written (nginx's merge functions have the same job)."""
+    if name in settings:
+        return settings[name]
+    return DIRECTIVES[name].default
 
 
 def merge(outer: Settings, inner: Settings) -> Settings:

@@ -104,7 +104,7 @@ def webserv(tag: str = "webserv", extra: str = "", tree: Path = REPO) -> Peer:
         conf.write_text(webserv_conf(ctx, port, stem, extra))
         return Launch([ctx.python, "-m", "webserv", str(conf)], {"PYTHONPATH": str(tree)})
 
-    setup = "python -m webserv CONF, one process"
+    setup = "python -m webserv CONF, worker_processes 1 (a master and one worker)"
     if tree != REPO:
         setup += f", code from {tree}"
     needs = _modules("uvloop", "httptools", pip="-e .")

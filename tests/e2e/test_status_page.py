@@ -346,3 +346,39 @@ def test_page_copes_without_kernel_data(webserv, page):
     assert "Not recorded" in view.page.inner_text("#facts")
     view.shot("no-kernel-data", full_page=False)
     assert view.errors == []
+
+
+MULTI = """
+worker_processes 2;
+http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{port} reuseport;
+        root {root};
+        location = /status {{ status on; }}
+    }}
+}}
+"""
+
+
+def test_page_shows_the_connections_of_every_worker(webserv, page):
+    """Two workers, each with connections of its own (reuseport spreads them): the page,
+    whichever worker answers its polls, lists and draws both workers' connections, and
+    charts each worker."""
+    server = webserv(MULTI, files=FILES)
+    ports = [client_closes(server, ["/index.html"]) for _ in range(16)]
+    records = [closed_record(server, port) for port in ports]
+    by_worker = {r["worker"]["pid"]: r for r in records}
+    assert set(by_worker) == set(server.worker_pids(2))
+    view = page(viewport={"width": 1400, "height": 1000})
+    view.open_status(server)
+    for record in by_worker.values():  # one connection of each worker, drawn from its id
+        view.show(record)
+        assert f"pid {record['worker']['pid']}" in view.page.inner_text("#facts")
+    chart = view.page.locator('[data-chart="workers"]')
+    chart.wait_for()
+    text = chart.inner_text()
+    assert all(str(pid) in text for pid in by_worker)
+    assert "2 workers" in view.page.inner_text("#meta")
+    view.shot("workers", full_page=False)
+    assert view.errors == []

@@ -49,6 +49,7 @@ SENDFILE = sys.platform.startswith("linux")
 LINGER_AFTER_ERROR = 5.0  # unread input is likely: give the client time to read the answer
 LINGER_AFTER_CLOSE = 1.0  # an orderly close: the client usually answers our FIN at once
 FOLD_BATCH = 256  # finished exchanges waiting to be counted (see Worker.fold)
+SERVER_FAILURES = frozenset({500, 502, 503, 504, 507})  # logged at error level
 
 
 _now = time.time
@@ -66,6 +67,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         "url", "header_size", "write_blocked", "out", "out_ex", "deadline", "timeout_kind",
         "paused", "peer_eof", "closed", "close_reason", "closed_by", "feeding", "task",
         "drain_waiter", "last_location", "record", "aborted", "stop_parsing", "clock", "memo",
+        "line_spaces",
     )  # fmt: skip
 
     def __init__(self, worker: Any, listener: Listener) -> None:
@@ -92,7 +94,8 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         self.held: list[bytes] = []
         self.reading = IDLE
         self.url: list[bytes] = []
-        self.header_size = 0
+        self.header_size = 0  # bytes of the header section in progress (see reader.py)
+        self.line_spaces = -1  # spaces in its request line so far; -1 once it is complete
         self.write_blocked = False
         self.out: deque[bytes | FilePart] = deque()
         self.out_ex: Exchange | None = None
@@ -172,10 +175,17 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
             self.task.cancel()
         if self.drain_waiter is not None and not self.drain_waiter.done():
             self.drain_waiter.set_exception(ConnectionResetError("client went away"))
-        if self.active is not None and self.active.status == 0:
-            self.active.status = 499  # nginx's "client closed request"
-            self.active.t_done = _now()
-            self.log(self.active)
+        ex = self.active
+        if ex is not None:
+            # never finished: the client went away before the answer (499, nginx's "client
+            # closed request") or the answer was cut short; either is logged and counted
+            if ex.status == 0:
+                ex.status = 499
+            ex.t_done = _now()
+            self.log(ex)
+            finished = self.worker.finished
+            if finished is not None:
+                finished.append(ex)
         self.worker.connection_closed(self)
         if self.raw is not None:
             self.raw.detach()
@@ -256,7 +266,9 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
 
     def send_error(self, ex: Exchange, err: HttpError) -> None:
         if err.reason:
-            level = "error" if err.status >= 500 else "info"
+            # what a client can cause (501, 505, every 4xx) is its business, as nginx logs it:
+            # at error level, anyone could fill the error log; a server failure stays there
+            level = "error" if err.status in SERVER_FAILURES else "info"
             error_log.log(
                 level,
                 f'{err.reason}, client: {self.remote_addr}, request: "{ex.request_line}"',

@@ -28,6 +28,8 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 _BODY_METHODS = frozenset({"POST", "PUT"})
+_END = b"\r\n\r\n"  # the end of a header section
+_PARSE_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 _now = time.time
 
 
@@ -35,44 +37,171 @@ class RequestReader:
     __slots__ = ()
 
     def feed(self, data: bytes) -> None:
-        """Parse bytes; a request's header section may not grow past the server's limit."""
-        if self.reading <= HEADERS:
-            limit = self.group.default.header_section_limit
-            room = limit + 4 - self.header_size  # + the CRLF CRLF that ends the section
-            if len(data) > room:
-                self.feed(data[:room])
-                if self.reading <= HEADERS and not self.stop_parsing:
-                    status = 431 if self.ex is not None and self.ex.headers else 414
-                    self.fail_parse(
-                        HttpError(status, "request header section too large", close=True)
-                    )
-                elif not self.stop_parsing and self.reading != LINGER:
-                    self.data_received(data[room:])
+        """Parse bytes; no request's header section may grow past the server's limit.
+
+        The usual read holds whole requests: it starts between two requests, ends with the
+        CRLF CRLF of a header section and is no longer than the limit, so no header section
+        in it can be too large and none is left unfinished: one parser call. Anything else
+        goes piece by piece (feed_pieces), which counts each header section's own bytes.
+        """
+        if (
+            self.reading == IDLE
+            and data[-4:] == _END
+            and len(data) <= self.group.default.header_section_limit + 4
+        ):
+            self.feeding = True
+            try:
+                self.parser.feed_data(data)
+            except _PARSE_ERRORS as exc:
+                self.parse_error(exc, data)
+            finally:
+                self.feeding = False
+        else:
+            self.feeding = True
+            try:
+                self.feed_pieces(data)
+            finally:
+                self.feeding = False
+
+    def feed_pieces(self, data: bytes) -> None:
+        """Feed `data` in pieces whose ends are known request boundaries or the limit.
+
+        httptools says nothing of where in the input a request begins, so the pieces are cut
+        where that is certain: after a CRLF CRLF (a header section, or a chunked body, ends
+        there, and no header section contains one), after the rest of a Content-Length body,
+        and at the limit of the header section in progress. Consecutive whole requests go in
+        one piece of up to the limit. A header section still unfinished at the end of the
+        input began at the start of its piece (or earlier): its size is exact, and the parser
+        never holds more than the limit of it (it buffers an unfinished header field itself).
+        """
+        limit = self.group.default.header_section_limit + 4  # + the CRLF CRLF that ends it
+        view = memoryview(data)
+        n = len(data)
+        pos = 0
+        # the CRLF CRLF ending a header section or a chunked body may have begun in the last
+        # read: its last bytes go one at a time, so that whatever follows starts a piece
+        while pos < 3 and pos < n and data[pos] in b"\r\n":
+            if self.reading == HEADERS:
+                if self.header_size >= limit:
+                    break  # no room for one more byte: the loop below refuses the request
+            elif self.reading != BODY or self.body_left() >= 0:
+                break
+            if not self.parse_piece(view, data, pos, pos + 1):
                 return
-            self.header_size += len(data)
-        self.feeding = True
+            pos += 1
+        while pos < n:
+            reading = self.reading
+            # (a CRLF CRLF that the bytes fed one at a time began is found from pos - 3)
+            if reading == BODY:
+                left = self.body_left()
+                if left >= 0:
+                    end = min(n, pos + left)
+                else:  # chunked: it ends with a CRLF CRLF (RFC 9112 §7.1)
+                    found = data.find(_END, max(0, pos - 3))
+                    while 0 <= found and found + 4 <= pos:
+                        found = data.find(_END, found + 1)
+                    end = n if found < 0 else found + 4
+            else:
+                room = limit - self.header_size if reading == HEADERS else limit
+                found = data.rfind(_END, max(0, pos - 3), pos + room)
+                if found >= 0 and found + 4 > pos:
+                    end = found + 4  # every header section in the piece ends in it
+                elif n - pos <= room:
+                    end = n  # the section in progress (if any) stays within the limit
+                else:
+                    # no header section can end within the limit: give the parser the limit
+                    # (its own errors come first), then refuse what is left unfinished
+                    end = pos + room
+                    if not self.parse_piece(view, data, pos, end):
+                        return
+                    if self.reading == HEADERS:
+                        status = 414 if self.line_spaces >= 0 else 431
+                        self.fail_parse(
+                            HttpError(status, "request header section too large", close=True)
+                        )
+                        return
+                    pos = end
+                    continue
+            if not self.parse_piece(view, data, pos, end):
+                return
+            pos = end
+
+    def parse_piece(self, view: memoryview, data: bytes, start: int, end: int) -> bool:
+        """Parse data[start:end]; False once parsing has stopped."""
+        ex = self.ex if self.reading == HEADERS else None
         try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+            self.parser.feed_data(view[start:end])
+        except _PARSE_ERRORS as exc:
+            self.parse_error(exc, data[start:end])
+            return False
+        if self.reading == HEADERS:
+            self.unfinished_head(data, start, end, continued=self.ex is ex)
+        return not self.stop_parsing and self.reading != LINGER and not self.closed
+
+    def body_left(self) -> int:
+        """Bytes of the Content-Length body being read still to come; -1 when chunked."""
+        ex = self.ex
+        length = ex.headers.get(b"content-length") if ex is not None else None
+        return -1 if length is None else int(length) - ex.body_received
+
+    def unfinished_head(self, data: bytes, start: int, end: int, continued: bool) -> None:
+        """A piece ends inside a header section: count it, and look at its request line.
+
+        The request line is followed as far as it has come (`line_spaces`: the spaces seen
+        in it, -1 once it is complete), because a line with no version is HTTP/0.9: the
+        whole request, which must be answered now rather than wait for header lines.
+        """
+        if continued:
+            self.header_size += end - start
+            spaces = self.line_spaces
+            if spaces < 0:
+                return
+        else:
+            while start < end and data[start] in b"\r\n":
+                start += 1  # empty lines before a request line are ignored (RFC 9112 §2.2)
+            self.header_size = end - start
+            spaces = 0
+        line_end = data.find(b"\n", start, end)
+        if line_end < 0:
+            self.line_spaces = spaces + data.count(b" ", start, end)
+            return
+        self.line_spaces = -1
+        spaces += data.count(b" ", start, line_end)
+        version = "0.9" if spaces < 2 else self.parser.get_http_version()
+        if not version.startswith("1."):
+            self.unsupported_version(version)
+
+    def unsupported_version(self, version: str) -> None:
+        """505 at once for a request line of another major version (HTTP/0.9, HTTP/2.0)."""
+        ex = self.ex
+        method = self.parser.get_method()
+        ex.method = _METHODS.get(method) or method.decode("ascii", "replace")
+        ex.raw_target = b"".join(self.url)
+        ex.version = f"HTTP/{version}"
+        self.fail_parse(HttpError(505, f"HTTP/{version} is not supported", close=True))
+
+    def parse_error(self, exc: Exception, data: bytes) -> None:
+        """The parser refused the input (`data`: what it was given, for the method token)."""
+        if isinstance(exc, httptools.HttpParserUpgrade):
             self.stop_parsing = True  # no protocol switch here: answer, then close
             for ex in (self.active, *self.queue):
                 if ex is not None:
                     ex.keep_alive = False
-        except httptools.HttpParserCallbackError as exc:
+        elif isinstance(exc, httptools.HttpParserCallbackError):
             cause = exc.__context__
             if isinstance(cause, HttpError):
                 self.fail_parse(cause)
             else:
                 error_log.error(f"internal error while parsing: {cause!r}", self.id)
                 self.fail_parse(HttpError(500, repr(cause), close=True))
-        except httptools.HttpParserInvalidMethodError:
-            token = data.split(b" ", 1)[0]
+        elif isinstance(exc, httptools.HttpParserInvalidMethodError):
+            token = bytes(data).lstrip(b"\r\n").split(b" ", 1)[0]
             status = 501 if token.isalpha() and token.isupper() else 400
             self.fail_parse(HttpError(status, "unknown method", close=True))
-        except httptools.HttpParserError as exc:
+        elif self.ex is not None and self.parser.get_http_version() == "0.9":
+            self.unsupported_version("0.9")  # a version-less request line, then more lines
+        else:
             self.fail_parse(HttpError(400, f"malformed request: {exc}", close=True))
-        finally:
-            self.feeding = False
 
     def fail_parse(self, err: HttpError) -> None:
         """The input cannot be parsed further: answer this error in turn, then close."""
@@ -137,6 +266,8 @@ class RequestReader:
                 ex.minor = 0
                 ex.version = "HTTP/1.0"
             elif not version.startswith("1."):
+                ex.raw_target = b"".join(self.url)  # for the log line
+                ex.version = f"HTTP/{version}"
                 raise HttpError(505, f"HTTP/{version} is not supported", close=True)
         ex.keep_alive = parser.should_keep_alive()
         url = self.url[0] if len(self.url) == 1 else b"".join(self.url)

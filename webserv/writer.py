@@ -111,7 +111,12 @@ class ResponseWriter:
             self.transport.write(head)
             self.finish(ex)
         elif parts is not None:
-            self.send_parts(ex, head, parts)
+            if length:
+                self.send_parts(ex, head, parts)
+            else:  # an empty file: nothing to sendfile (whose 0 would mean "truncated")
+                self.release_parts(parts)
+                self.transport.write(head)
+                self.finish(ex)
         elif stream is not None:
             self.transport.write(head)
             self.task = asyncio.get_running_loop().create_task(
@@ -159,7 +164,7 @@ class ResponseWriter:
                 ex.bytes_sent += len(part)
                 transport.write(part)
                 continue
-            sent = 0
+            sent = -1
             if self.raw is not None:
                 try:
                     sent = os.sendfile(self.fd, part.fd, part.offset, part.length)
@@ -171,12 +176,12 @@ class ResponseWriter:
                         continue
                     self.abort(f"sendfile() failed: {exc.strerror}")
                     return
-                if sent == 0:
+                if sent == 0 and part.length:  # (an empty part has nothing to send)
                     self.abort(
                         f'"{getattr(part.owner, "path", "?")}" was truncated while being sent'
                     )
                     return
-            if sent <= 0:
+            if sent < 0:
                 # the socket is full (or sendfile is unavailable): one chunk through the
                 # transport, which tells us with resume_writing when it has drained
                 try:
@@ -184,7 +189,7 @@ class ResponseWriter:
                 except OSError as exc:
                     self.abort(f"pread() failed: {exc.strerror}")
                     return
-                if not chunk:
+                if not chunk and part.length:
                     self.abort(
                         f'"{getattr(part.owner, "path", "?")}" was truncated while being sent'
                     )

@@ -4,6 +4,8 @@ nothing: no partial file, no `.webserv-upload-*` temp file, and the server serve
 
 from __future__ import annotations
 
+import os
+import select
 import shutil
 import signal
 import socket
@@ -25,6 +27,9 @@ from bodies_support import (
     wait_temp,
 )
 from support import RawConn, wait_until
+
+from webserv.http.body import HIGH_WATER, MAX_CHUNK
+from webserv.tcpinfo import decode_tcp_info
 
 MIB = 1024 * 1024
 
@@ -59,16 +64,54 @@ def test_client_disconnects_mid_body(server, method, how):
     assert server.alive()
 
 
+def _tcp_info(sock: socket.socket) -> dict:
+    fields = decode_tcp_info(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512))
+    if fields.get("snd_wnd") is None or fields.get("bytes_acked") is None:
+        pytest.skip("this kernel's TCP_INFO has no tcpi_snd_wnd / tcpi_bytes_acked")
+    return fields
+
+
+def _receive_buffer_max() -> int:
+    with open("/proc/sys/net/ipv4/tcp_rmem") as f:
+        return int(f.read().split()[2])
+
+
 def test_client_disconnects_while_reading_is_paused(server):
-    """The handler lags (a burst far past HIGH_WATER): the socket is paused when it goes."""
+    """The handler lags behind a burst and the server stops reading; the reset comes then.
+
+    "Paused" is seen from the client's side of the wire: the server advertises a zero
+    window (its kernel buffer is full: it does not read) while it has taken little more
+    than it has written to disk — what was acknowledged, minus the temp file's size, is at
+    most the kernel's receive buffer plus what RequestBody may hold. A server that only
+    fell behind, reading on without flow control, holds far more by then (measured: 545 MiB
+    of 600 with HIGH_WATER raised to 4 GiB; 3.5 MiB with flow control).
+    """
     before = listing(server.big)
-    conn, rest = _start_upload(server, "PUT", "big", 64 * MIB)
+    total = 1024 * MIB
+    held_at_most = _receive_buffer_max() + HIGH_WATER + MAX_CHUNK + MIB
+    block = pattern(4 * MIB)
+    others = frozenset(temp_files(server.big))
+    conn = RawConn(server.port)
+    conn.send(head("PUT", f"/big/cut-{uuid.uuid4().hex[:8]}.bin", {"Content-Length": total}))
+    conn.send(block[:MIB])
+    temp = server.big / wait_temp(server.big, min_size=MIB // 2, other_than=others)
     conn.sock.setblocking(False)
-    try:
-        while rest:
-            rest = rest[conn.sock.send(rest[: 4 * MIB]) :]
-    except BlockingIOError:
-        pass  # the server stopped reading: flow control at work
+    view = memoryview(block)
+    sent, paused = MIB, False
+    while sent < total and not paused:
+        try:
+            sent += conn.sock.send(view[sent % len(block) :])
+            continue
+        except BlockingIOError:
+            pass
+        info = _tcp_info(conn.sock)
+        if info["snd_wnd"] == 0 and sent > 4 * held_at_most:
+            held = info["bytes_acked"] - os.path.getsize(temp)
+            assert held <= held_at_most, f"the server read on: {held} bytes taken, not written"
+            paused = True  # the server is not reading: reset now
+        else:
+            select.select([], [conn.sock], [], 1.0)  # wait until it takes more
+    assert paused, f"all {sent} bytes were taken: the window never shut"
     rst_close(conn.sock)
     assert_unchanged(server.big, before)
     assert server.alive()

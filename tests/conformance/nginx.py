@@ -62,11 +62,12 @@ http {{
 
     def start(self) -> RunningNginx:
         assert NGINX, "nginx is not installed"
-        self.proc = subprocess.Popen(
-            [NGINX, "-p", str(self.tmp), "-c", str(self.conf), "-e", str(self.error_log)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.tmp / "nginx-stderr.log", "wb"),
-        )
+        with open(self.tmp / "nginx-stderr.log", "wb") as stderr:
+            self.proc = subprocess.Popen(
+                [NGINX, "-p", str(self.tmp), "-c", str(self.conf), "-e", str(self.error_log)],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

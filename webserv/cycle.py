@@ -20,7 +20,7 @@ import socket
 from typing import Any
 
 from .config.model import Config, Listener
-from .files import FileCache
+from .files import UPLOAD_TEMP_PREFIX, FileCache
 from .handlers.cgi_process import Children
 from .listeners import BindError, ListenSockets, worker_count
 from .logs import ErrorLogFile, error_log
@@ -120,6 +120,24 @@ class Cycle:
         if self.error_target.fd > 2:
             out.add(self.error_target.fd)
         return out
+
+
+def remove_upload_temps(config: Config, pid: int | None = None) -> int:
+    """Remove the temporary files of unfinished uploads under every upload_store: all of them
+    at start (before any worker writes), or those of one worker PID that did not exit by
+    itself. Their bytes are a part of a body that never arrived whole. Returns the count."""
+    prefix = UPLOAD_TEMP_PREFIX + (f"{pid}-" if pid is not None else "")
+    removed = 0
+    for store in upload_stores(config):
+        for directory, _, names in os.walk(store):
+            for name in names:
+                if name.startswith(prefix):
+                    try:
+                        os.unlink(os.path.join(directory, name))
+                        removed += 1
+                    except OSError:
+                        pass
+    return removed
 
 
 def upload_stores(config: Config) -> list[str]:

@@ -2,8 +2,8 @@
 
 A file is opened first and then `fstat`ed through its descriptor, so the metadata and the
 bytes sent always belong to the same file (aiohttp#8013 served a mix after stat-then-open).
-After opening, the descriptor's real path (/proc/self/fd) must lie below the location's
-real root: a symlink that points out of the root is refused, without a race between the
+An upload's temporary file (UPLOAD_TEMP_PREFIX) is never opened for a client. After
+opening, the descriptor's real path (/proc/self/fd) must lie below the location's real root: a symlink that points out of the root is refused, without a race between the
 check and the open. The cache keeps descriptors and their header lines for
 `open_file_cache_valid` seconds; writes made through webserv invalidate entries at once.
 One FileCache per generation: the cycle owns it (a reload starts with an empty one).
@@ -19,6 +19,7 @@ import time
 from .http.dates import http_date
 from .http.errors import HttpError
 
+UPLOAD_TEMP_PREFIX = ".webserv-upload-"  # an upload being written (handlers/upload.py)
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 _PROC_FD = "/proc/self/fd/" if os.path.isdir("/proc/self/fd") else None
 
@@ -86,6 +87,8 @@ def open_file(path: str, base_real: str, now: float) -> OpenFile:
     """Open PATH for serving; HttpError 404/403 when it is missing, unreadable or outside."""
     if "\x00" in path:
         raise HttpError(404, "NUL in path")
+    if UPLOAD_TEMP_PREFIX in path and os.path.basename(path).startswith(UPLOAD_TEMP_PREFIX):
+        raise HttpError(404, f'"{path}" is an upload in progress')  # its bytes are not whole
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:

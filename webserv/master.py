@@ -29,7 +29,7 @@ import traceback
 from typing import Any
 
 from .config import ConfigError, load
-from .cycle import Cycle, CycleError
+from .cycle import Cycle, CycleError, remove_upload_temps
 from .logs import error_log
 from .scoreboard import Scoreboard, kill_groups
 
@@ -247,12 +247,22 @@ class Master:
             self._close_ready(proc)
             kill_groups(self.board.release(proc.slot, killed=True))
             code = os.waitstatus_to_exitcode(status)
+            if code != 0:
+                self._remove_temps(pid)
             how = f"exited on signal {-code}" if code < 0 else f"exited with code {code}"
             expected = proc.retiring or self.exiting
             level = "notice" if expected and code == 0 else "alert"
             error_log.log(level, f"worker process {pid} {how}")
             if not expected and proc.generation == self.generation:
                 self._schedule_respawn(proc)
+
+    def _remove_temps(self, pid: int) -> None:
+        """A worker that did not exit by itself leaves its unfinished uploads behind."""
+        removed = 0
+        for cycle in {id(c): c for c in (self.cycle, self.pending) if c}.values():
+            removed += remove_upload_temps(cycle.config, pid)
+        if removed:
+            error_log.notice(f"removed {removed} unfinished upload files of worker {pid}")
 
     def _schedule_respawn(self, proc: Proc) -> None:
         ordinal = proc.ordinal

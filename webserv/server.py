@@ -17,7 +17,7 @@ import signal
 import sys
 
 from .config.model import Config
-from .cycle import Cycle, CycleError
+from .cycle import Cycle, CycleError, remove_upload_temps
 from .listeners import migrate_req_note
 from .logs import ErrorLogFile, error_log
 from .worker import Worker
@@ -47,6 +47,9 @@ def run(config: Config, path: str, prefix: str | None) -> int:
             error_log.notice(note)
     for listener in config.listeners:
         error_log.notice(f"listening on {listener.address.display()}")
+    removed = remove_upload_temps(config)  # a killed server's unfinished uploads
+    if removed:
+        error_log.notice(f"removed {removed} unfinished upload files left by an earlier run")
     # everything made so far (modules, the configuration) lives as long as the process:
     # out of the collector's sight, and shared copy-on-write with the forked workers
     gc.freeze()

@@ -19,7 +19,10 @@ It never binds, never forks and never parses a request.
 from __future__ import annotations
 
 import asyncio
+import errno
+import heapq
 import os
+import resource
 import signal
 import time
 from typing import Any
@@ -34,8 +37,19 @@ from .reader import IDLE
 from .scoreboard import PGIDS, RETIRING, SERVING, Scoreboard
 from .stats import Stats
 
+FOLD_SLICE = 64  # closed records retired per loop turn when many close at once
+RECLAIM = 32  # idle keep-alive connections closed at once at worker_connections (nginx: 32)
 RETIRE_GRACE = 1.0  # an idle keep-alive connection's last chance to send a request
 FAST_STOP_GRACE = 1.0  # TERM: what is already written gets this long to leave
+FD_LOG_EVERY = 10.0  # seconds between two "Too many open files" lines
+
+
+def _nofile() -> int | None:
+    try:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 class Worker:
@@ -85,9 +99,25 @@ class Worker:
         if any(s.lifecycle for s in servers):
             self.lifecycle = Lifecycle(max(s.status_history for s in servers), self.stats)
         self.refused = 0  # connections refused at worker_connections since the last warning
+        self.reclaimed = 0  # idle keep-alive connections closed to make room, since then
+        self.fold_pending = False
+        self.out_of_fds = 0  # sweep ticks that found no free descriptor, since the last line
+        self.fds_logged = 0.0
+        self.probe_fd = -1
 
     async def start(self) -> None:
         error_log.pid = os.getpid()
+        soft = _nofile()
+        if soft is not None and self.config.worker_connections > soft:
+            # nginx's check: a connection is one descriptor (a file or a CGI script more)
+            error_log.warn(
+                f"{self.config.worker_connections} worker_connections exceed the open files "
+                f"limit of {soft} (ulimit -n): clients beyond it will be reset"
+            )
+        try:
+            self.probe_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self.probe_fd = -1
         if self.board is not None:
             self.children.attach(self.board, self.slot, PGIDS)
         for listener, sock in self.cycle.sockets_for(self.ordinal):
@@ -111,7 +141,7 @@ class Worker:
     # --- connections -----------------------------------------------------------------------
 
     def connection_opened(self, conn: Connection) -> bool:
-        if len(self.connections) >= self.config.worker_connections:
+        if len(self.connections) >= self.config.worker_connections and not self.reclaim():
             if not self.refused:
                 error_log.warn(
                     f"{self.config.worker_connections} worker_connections are not enough"
@@ -137,13 +167,47 @@ class Worker:
             self.stats.connection_opened(time.time())
         return True
 
-    def fold(self) -> None:
+    def reclaim(self) -> bool:
+        """At worker_connections: close the oldest idle keep-alive connections (a few at a
+        time, as nginx does) so the new one can be served; never one with a request in
+        progress or a response going out. False when there is none to close."""
+        idle = [
+            c
+            for c in self.connections
+            if c.timeout_kind == "keepalive" and c.active is None and idle_between_requests(c)
+        ]
+        if not idle:
+            return False
+        count = max(1, min(RECLAIM, self.config.worker_connections // 32))
+        oldest = heapq.nsmallest(count, idle, key=lambda c: c.deadline)
+        for conn in oldest:
+            conn.close("reclaimed at worker_connections", linger=0)
+            self.connections.discard(conn)  # its room is free now; connection_lost follows
+        if not self.reclaimed:
+            error_log.warn(
+                f"{self.config.worker_connections} worker_connections are not enough, "
+                "closing idle keep-alive connections"
+            )
+        self.reclaimed += len(oldest)
+        return True
+
+    def fold_slice(self) -> None:
+        self.fold_pending = False
+        self.fold(FOLD_SLICE)
+        if self.closed_records:
+            self.fold_pending = True
+            self.loop.call_soon(self.fold_slice)
+
+    def fold(self, limit: int | None = None) -> None:
         """Count finished exchanges and closed connections, fill and retire their records.
 
         The hot path only appends to two lists: the same work, done here in one loop a
         batch (or a timer tick) at a time, costs a fraction of what it costs spread
         between requests (measured: +0.5 µs a request instead of +3.5). The result goes
-        to the scoreboard in one copy, for whichever worker answers /metrics.
+        to the scoreboard in one copy, for whichever worker answers /metrics. With a
+        `limit`, at most that many closed records are retired (a lifecycle_log line each
+        is ~50 µs): when thousands close at once, the rest wait for the next loop turns
+        and the requests of other connections go first.
         """
         finished = self.finished
         if finished:
@@ -156,9 +220,10 @@ class Worker:
         closed = self.closed_records
         if closed:
             lifecycle = self.lifecycle
-            for record, log in closed:
+            batch = closed if limit is None else closed[:limit]
+            for record, log in batch:
                 lifecycle.closed(record, log)
-            closed.clear()
+            del closed[: len(batch)]
         if self.board is not None and self.stats is not None:
             self.board.publish(self.slot, self.stats)
 
@@ -171,8 +236,10 @@ class Worker:
             # the kernel's numbers now, while the socket exists; the rest in the next fold
             record.close(conn, conn.raw or conn.transport.get_extra_info("socket"), time.time())
             self.closed_records.append((record, conn.group.default.lifecycle_log))
-            if len(self.closed_records) >= FOLD_BATCH:
-                self.fold()
+            if len(self.closed_records) >= FOLD_BATCH and not self.fold_pending:
+                # many closed at once: retire them a slice per loop turn, not all in this one
+                self.fold_pending = True
+                self.loop.call_soon(self.fold_slice)
         elif self.stats is not None:
             self.stats.connection_closed(conn.closed_by, None)
         if self.stopping and not self.connections and not self.stopped.done():
@@ -180,7 +247,9 @@ class Worker:
 
     def sweep(self) -> None:
         """Fire every passed deadline; one timer for all connections, not one each."""
-        self.fold()  # counters, records and the lifecycle log never lag more than a tick
+        # counters, records and the lifecycle log never lag more than a tick (a burst of
+        # closes is retired by fold_slice, a slice per loop turn)
+        self.fold(None if len(self.closed_records) <= FOLD_SLICE else FOLD_SLICE)
         now = self.clock()
         for conn in [c for c in self.connections if 0.0 < c.deadline <= now]:
             try:
@@ -197,7 +266,34 @@ class Worker:
                     f"{self.config.worker_connections} worker_connections are not enough"
                 )
             self.refused = 0
+        if self.reclaimed:
+            error_log.info(f"{self.reclaimed} idle keep-alive connections closed to make room")
+            self.reclaimed = 0
+        self.check_descriptors(now)
         self.sweeper = self.loop.call_later(self.tick, self.sweep)
+
+    def check_descriptors(self, now: float) -> None:
+        """Out of file descriptors, the event loop's accept() resets each new client (libuv
+        closes them at once) and says nothing: a probe per tick says it, at most every
+        FD_LOG_EVERY seconds, as nginx logs "accept() failed (24: Too many open files)"."""
+        if self.probe_fd < 0:
+            return
+        try:
+            os.close(os.dup(self.probe_fd))
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                return
+        self.out_of_fds += 1
+        if now - self.fds_logged >= FD_LOG_EVERY:
+            error_log.log(
+                "crit",
+                f"accept() failed (24: Too many open files): {len(self.connections)} "
+                f"connections open, open files limit {_nofile()}; new clients are reset until "
+                f"descriptors free up (seen in {self.out_of_fds} checks; raise `ulimit -n`)",
+            )
+            self.fds_logged = now
+            self.out_of_fds = 0
 
     # --- stopping --------------------------------------------------------------------------
 
@@ -231,13 +327,7 @@ class Worker:
     def close_idle(self) -> None:
         """Retiring: close keep-alive connections with nothing in flight."""
         for conn in list(self.connections):
-            if (
-                conn.active is None
-                and not conn.out
-                and not conn.queue
-                and not conn.held
-                and conn.reading == IDLE
-            ):
+            if conn.active is None and idle_between_requests(conn):
                 conn.close("shutdown")
 
     def cut_all(self) -> None:
@@ -281,6 +371,11 @@ class Worker:
         self.cycle.close_logs()
         self.files.clear()
         error_log.notice("exit")
+
+
+def idle_between_requests(conn: Connection) -> bool:
+    """Nothing being read, answered, queued or written on the connection."""
+    return conn.reading == IDLE and not conn.out and not conn.queue and not conn.held
 
 
 def sweep_interval(config: Any) -> float:

@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..blocking import in_thread, write_all
 from ..files import contained
 from ..http.errors import HttpError
 from ..http.request import Exchange
@@ -326,22 +327,15 @@ class CgiAborted(Exception):
 
 async def _spool(body: Any) -> tuple[int, int]:
     """A chunked body into an unnamed temporary file: (descriptor at offset 0, length)."""
-    loop = asyncio.get_running_loop()
     fd, name = tempfile.mkstemp(prefix="webserv-cgi-body-")
     os.unlink(name)
     size = 0
     try:
         async for chunk in body:
-            await loop.run_in_executor(None, _write_all, fd, chunk)
+            await in_thread(write_all, fd, chunk)  # never closed under a writing thread
             size += len(chunk)
         os.lseek(fd, 0, os.SEEK_SET)
     except BaseException:
         os.close(fd)
         raise
     return fd, size
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

@@ -14,7 +14,6 @@ a symlink swapped in between cannot redirect a write outside.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import html
 import json
@@ -28,13 +27,16 @@ from urllib.parse import quote
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ..files import contained
+from ..blocking import in_thread
+from ..files import UPLOAD_TEMP_PREFIX, contained
 from ..http.errors import HttpError
 from ..http.request import Exchange
 from ..http.response import Response, field
 from . import static
 
-TEMP_PREFIX = ".webserv-upload-"  # hidden from autoindex; removed on every failure
+# hidden from autoindex, never served or deleted over HTTP, removed on every failure; the
+# writing process's pid in the name lets the master remove what a killed worker left
+TEMP_PREFIX = UPLOAD_TEMP_PREFIX
 MAX_FIELD_BYTES = 64 * 1024  # a non-file form field is kept in memory for the summary
 MAX_NAME_BYTES = 200  # room left for a "-N" suffix under the usual 255-byte limit
 MAX_EXT_BYTES = 32
@@ -59,6 +61,9 @@ def write_target(ex: Exchange) -> tuple[str, str, str]:
     if "\x00" in path:
         raise HttpError(404, "NUL in path")  # as the file layer answers a GET of it
     directory, name = os.path.split(path)
+    if name.startswith(TEMP_PREFIX):
+        # an upload in progress (or one a killed server left): not a file of the site
+        raise HttpError(404 if ex.method == "DELETE" else 403, f'"{name}" is a reserved name')
     return directory, name, base_real
 
 
@@ -125,7 +130,7 @@ class PendingFile:
 
     def __init__(self, dir_fd: int, client_name: str = "") -> None:
         self.dir_fd = dir_fd
-        self.temp = TEMP_PREFIX + secrets.token_hex(8)
+        self.temp = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
         self.fd = os.open(
             self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=dir_fd
         )
@@ -199,26 +204,11 @@ def _disk_error(exc: OSError) -> HttpError:
 
 
 async def _in_thread(func: Any, *args: Any) -> Any:
-    """Run a blocking file call in a thread, and see it end even when cancelled.
-
-    The handler is cancelled when its client goes away. Were the wait for a write given
-    up, the cleanup that follows (PendingFile.discard) would close the descriptor while
-    the thread still wrote to it, or to whatever file reused its number next. So the
-    cancellation is held back until the job has ended, then raised.
-    """
-    future = asyncio.get_running_loop().run_in_executor(None, func, *args)
-    cancelled = False
-    while not future.done():
-        try:
-            await asyncio.shield(future)
-        except asyncio.CancelledError:
-            cancelled = True
-        except OSError:
-            break
-    if cancelled:
-        raise asyncio.CancelledError
+    """A blocking file call in a thread (blocking.in_thread: a cancellation waits for it to
+    end, so PendingFile.discard never closes a descriptor a thread still writes to); a
+    disk error becomes the HTTP error it means."""
     try:
-        return future.result()
+        return await in_thread(func, *args)
     except OSError as exc:
         raise _disk_error(exc) from None
 

@@ -523,8 +523,7 @@ PROBE_CASES: list[Case] = [
          xfail="after a request with `Connection: Upgrade` webserv stops parsing but keeps the connection open (and says keep-alive): the next request is never answered"),
     # Not MUST-level, but the subjects of llhttp#877 (bare LF) and of the limits.
     Case(PROBE, "request-line/http09-request.md RFC9112-2.3-HTTP09-REQUEST",
-         b"GET /\r\n", ((400, 505),), True, "400, close or timeout (SHOULD)",
-         xfail="an HTTP/0.9 request line waits for a header section (client_header_timeout) instead of being answered at once (being fixed)"),
+         b"GET /\r\n", ((400, 505),), True, "400, close or timeout (SHOULD)", why=WHY_09),
     Case(PROBE, "line-endings/bare-lf-request-line.md RFC9112-2.2-BARE-LF-REQUEST-LINE",
          b"GET / HTTP/1.1\n" + H + b"\r\n", (BAD,), True, "400 or close (2xx warns; MAY)", why=WHY_LF),
     Case(PROBE, "line-endings/bare-lf-header.md RFC9112-2.2-BARE-LF-HEADER",

@@ -178,7 +178,6 @@ def test_bytes_after_connection_close_leave_no_traceback(webserv):
     assert not found, "\n".join(found)
 
 
-@pytest.mark.xfail(strict=True, reason="client mistakes are logged at [error] (being fixed)")
 def test_client_mistakes_are_not_logged_as_errors(measured: Measured):
     """Every row is a client's doing; none of them is the server's error."""
     lines = measured.server.error_log.read_text(errors="replace").splitlines()

@@ -95,7 +95,7 @@ class RequestReader:
             if reading == BODY:
                 left = self.body_left()
                 if left >= 0:
-                    end = min(n, pos + left)
+                    end = min(n, pos + left) if left else n
                 else:  # chunked: it ends with a CRLF CRLF (RFC 9112 §7.1)
                     found = data.find(_END, max(0, pos - 3))
                     while 0 <= found and found + 4 <= pos:

@@ -179,7 +179,8 @@ class Worker:
         if not idle:
             return False
         count = max(1, min(RECLAIM, self.config.worker_connections // 32))
-        oldest = heapq.nsmallest(count, idle, key=lambda c: c.deadline)
+        # oldest deadline first; the clock ticks in ms, so ties go to the older id
+        oldest = heapq.nsmallest(count, idle, key=lambda c: (c.deadline, c.id))
         for conn in oldest:
             conn.close("reclaimed at worker_connections", linger=0)
             self.connections.discard(conn)  # its room is free now; connection_lost follows

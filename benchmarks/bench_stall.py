@@ -18,6 +18,7 @@ import os
 import resource
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,9 @@ VARIANTS = {
     "lifecycle on": "",
     "lifecycle off": "lifecycle off;",
 }
+
+
+HOW = "fin"  # how the N connections end: the client's FIN or its RST
 
 
 def conf(tmp: Path, port: int, extra: str) -> str:
@@ -65,6 +69,8 @@ def burst(port: int, count: int, probe: socket.socket) -> float:
         socks.append(sock)
     time.sleep(0.5)  # all idle
     for sock in socks:
+        if HOW == "rst":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
     start = time.perf_counter()
     request(probe)
@@ -108,10 +114,13 @@ def main() -> int:
     parser.add_argument("--tree", type=Path, default=REPO)
     parser.add_argument("--counts", default="1000,10000")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--how", choices=("fin", "rst"), default="fin")
     args = parser.parse_args()
+    global HOW
+    HOW = args.how
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    print(f"webserv from {args.tree}; delay of one request after N closes at once")
+    print(f"webserv from {args.tree}; delay of one request after N closes ({HOW}) at once")
     for count in map(int, args.counts.split(",")):
         if count + 100 > hard:
             print(f"  {count}: needs {count + 100} descriptors, the hard limit is {hard}")

@@ -22,7 +22,7 @@ import sys
 
 import pytest
 from netpath.netns import run_in_netns
-from process_support import error_text, generations, wait_log
+from process_support import error_text, generations, hold_in_queue, wait_log
 from support import REPO, RunningServer, read_until_close, wait_until
 
 CONF = """
@@ -88,15 +88,7 @@ class NsServer(RunningServer):
         return self
 
     def connect_many(self, count: int) -> list[socket.socket]:
-        def connect() -> list[socket.socket]:
-            socks = []
-            for _ in range(count):
-                sock = socket.create_connection(("127.0.0.1", PORT), timeout=30)
-                sock.sendall(b"GET /v.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                socks.append(sock)
-            return socks
-
-        return run_in_netns(self.ns, connect)
+        return run_in_netns(self.ns, lambda: hold_in_queue(PORT, count))
 
 
 def sysctl(ns: str, value: int) -> None:

@@ -31,17 +31,13 @@ from typing import Any
 from .config import ConfigError, load
 from .cycle import Cycle, CycleError, remove_upload_temps
 from .logs import error_log
+from .process import CONTROL_SIGNALS, remove_pid, write_pid
 from .scoreboard import Scoreboard, kill_groups
 
 READY_TIMEOUT = 10.0  # a new generation's workers must accept within this, or the reload fails
 QUICK_DEATH = 2.0  # a worker that dies sooner than this after its start is restarted later
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 10.0
 FAST_STOP_KILL = 5.0  # TERM: workers still running after this get SIGKILL
-HANDLED = (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
-# blocked from the start of the process until a handler is in place (server.run), and in a
-# new worker until its event loop has its own: a signal that comes early waits, it never
-# takes the default action (a HUP right after start would kill the server)
-CONTROL_SIGNALS = frozenset((*HANDLED, signal.SIGCHLD))
 
 
 class Proc:
@@ -173,7 +169,7 @@ class Master:
             try:
                 os.close(ready_r)
                 self._forget_in_child(cycle, ordinal)
-                from .server import worker_process
+                from .worker import worker_process
 
                 code = worker_process(cycle, ordinal, self.board, slot, ready_w)
             except BaseException:
@@ -350,18 +346,3 @@ def _kill(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
-
-
-def write_pid(path: str | None) -> None:
-    if path:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(path, "w") as f:
-            f.write(f"{os.getpid()}\n")
-
-
-def remove_pid(path: str | None) -> None:
-    if path:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass

@@ -3,8 +3,8 @@
 `run` builds the first cycle (every address bound, logs opened: a failure is one
 `[emerg]` line and exit status 1, before anything serves), then hands it to the master
 (master.py), which forks the workers; with `master_process off;` this process serves alone
-(no reload, no restart), as nginx's debugging mode. `worker_process` is what a forked
-worker runs: a fresh event loop over its cycle (worker.py).
+(no reload, no restart), as nginx's debugging mode. A forked worker runs
+worker.worker_process: a fresh event loop over its cycle.
 Never parses a request.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import signal
 import sys
 
@@ -20,13 +19,12 @@ from .config.model import Config
 from .cycle import Cycle, CycleError, remove_upload_temps
 from .listeners import migrate_req_note
 from .logs import ErrorLogFile, error_log
-from .worker import Worker
+from .process import CONTROL_SIGNALS, install_event_loop_policy, remove_pid, write_pid
+from .worker import serve_worker
 
 
 def run(config: Config, path: str, prefix: str | None) -> int:
     """Serve `config` until stopped; the exit status."""
-    from .master import CONTROL_SIGNALS
-
     signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)  # until handlers are in place
     loop_name = install_event_loop_policy()
     try:
@@ -59,8 +57,6 @@ def run(config: Config, path: str, prefix: str | None) -> int:
         return Master(cycle, path, prefix).run()
     if config.worker_processes not in (1, "auto"):
         error_log.notice("master_process off: one process serves, worker_processes is ignored")
-    from .master import remove_pid, write_pid
-
     write_pid(config.pid)
     try:
         asyncio.run(serve_worker(cycle, 0, None, 0, -1))
@@ -82,50 +78,3 @@ def _tell_error_log(config: Config, message: str) -> None:
         error_log.use(target)
         error_log.log("emerg", message)
     target.close()
-
-
-def worker_process(cycle: Cycle, ordinal: int, board, slot: int, ready_fd: int) -> int:
-    """In a freshly forked worker: serve the cycle until told to stop."""
-    master = os.getppid()
-    set_parent_death_signal(signal.SIGQUIT)  # the master died: drain and exit
-    if os.getppid() != master:
-        return 0
-    cycle.activate()
-    install_event_loop_policy()
-    asyncio.run(serve_worker(cycle, ordinal, board, slot, ready_fd))
-    return 0
-
-
-async def serve_worker(cycle: Cycle, ordinal: int, board, slot: int, ready_fd: int) -> None:
-    worker = Worker(cycle, ordinal, board, slot)
-    await worker.start()
-    gc.freeze()
-    if ready_fd >= 0:
-        os.write(ready_fd, b"R")  # accepting now; the pipe's EOF tells the master we exited
-    await worker.run()
-
-
-def install_event_loop_policy() -> str:
-    """uvloop where it is installed (Linux, macOS); plain asyncio elsewhere."""
-    if sys.platform != "win32":
-        try:
-            import uvloop
-
-            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-            return "uvloop"
-        except ImportError:
-            pass
-    return "asyncio"
-
-
-def set_parent_death_signal(signum: int) -> bool:
-    """Linux's PR_SET_PDEATHSIG: this process gets `signum` when its parent dies."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(1, int(signum), 0, 0, 0) == 0  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return False

@@ -13,13 +13,15 @@ scoreboard, connection ids, and how a worker ends:
     TERM / INT (fast): stop accepting, close every connection, kill every CGI script.
     USR1: reopen the logs. HUP: ignored (the master reloads; a stray one kills nothing).
 
-It never binds, never forks and never parses a request.
+`worker_process` is what a freshly forked worker runs (server.py runs `serve_worker`
+itself with `master_process off;`). It never binds, never forks and never parses a request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import heapq
 import os
 import resource
@@ -32,7 +34,7 @@ from .control import ControlServer
 from .cycle import Cycle, all_locations
 from .lifecycle import Lifecycle, Record
 from .logs import error_log
-from .master import CONTROL_SIGNALS
+from .process import CONTROL_SIGNALS, install_event_loop_policy, set_parent_death_signal
 from .reader import IDLE
 from .scoreboard import PGIDS, RETIRING, SERVING, Scoreboard
 from .stats import Stats
@@ -385,3 +387,28 @@ def sweep_interval(config: Any) -> float:
     for loc in all_locations(config):
         timeouts += [loc.keepalive_timeout or 60.0, loc.client_body_timeout, loc.send_timeout]
     return min(1.0, max(0.05, min(t for t in timeouts if t > 0) / 10))
+
+
+def worker_process(
+    cycle: Cycle, ordinal: int, board: Scoreboard | None, slot: int, ready_fd: int
+) -> int:
+    """In a freshly forked worker: serve the cycle until told to stop."""
+    master = os.getppid()
+    set_parent_death_signal(signal.SIGQUIT)  # the master died: drain and exit
+    if os.getppid() != master:
+        return 0
+    cycle.activate()
+    install_event_loop_policy()
+    asyncio.run(serve_worker(cycle, ordinal, board, slot, ready_fd))
+    return 0
+
+
+async def serve_worker(
+    cycle: Cycle, ordinal: int, board: Scoreboard | None, slot: int, ready_fd: int
+) -> None:
+    worker = Worker(cycle, ordinal, board, slot)
+    await worker.start()
+    gc.freeze()
+    if ready_fd >= 0:
+        os.write(ready_fd, b"R")  # accepting now; the pipe's EOF tells the master we exited
+    await worker.run()

@@ -67,7 +67,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         "url", "header_size", "write_blocked", "out", "out_ex", "deadline", "timeout_kind",
         "paused", "peer_eof", "closed", "close_reason", "closed_by", "feeding", "task",
         "drain_waiter", "last_location", "record", "aborted", "stop_parsing", "clock", "memo",
-        "line_spaces",
+        "line_spaces", "upgrade_body",
     )  # fmt: skip
 
     def __init__(self, worker: Any, listener: Listener) -> None:
@@ -111,7 +111,8 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         self.drain_waiter: asyncio.Future[None] | None = None
         self.last_location: Location | None = None
         self.record: Any = None  # lifecycle.Record when instrumentation is on
-        self.stop_parsing = False
+        self.stop_parsing = False  # no more input is parsed: it is dropped as it arrives
+        self.upgrade_body: Any = None  # reader.UpgradeBody, between its header section and body
         self.aborted = False  # closed with a reset (abort), not a FIN
 
     # --- asyncio callbacks -------------------------------------------------------------
@@ -384,6 +385,9 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         response before the client has read it. It also lets the lifecycle record see the
         whole four-way close: TCP_INFO is read once the client has answered our FIN.
         """
+        # a pipelined request the parser reaches after this is dropped, never answered: the
+        # answer that closes is the last (on_message_begin stops the parse)
+        self.stop_parsing = True
         transport = self.transport
         if self.closed or transport is None or transport.is_closing() or self.reading == LINGER:
             return

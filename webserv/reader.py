@@ -5,6 +5,10 @@ may make the server buffer (the header section, held input), routing (memoised p
 group), the checks a header section allows before any body byte is read, and handing a
 body to the handler that streams it. connection.py owns the rest: the asyncio callbacks,
 answering in order, timeouts and closing; writer.py the bytes that go out.
+
+Two rules about where parsing ends: an `Upgrade` is ignored (parsing goes on as HTTP/1.1,
+the request's body first: http/upgrade.py), and nothing after a request or an answer that
+ends the connection is parsed or answered — it is dropped (`stop_parsing`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from . import dispatch
 from .config.model import Location
 from .http.body import RequestBody
 from .http.errors import HttpError
-from .http.request import Exchange, normalize_path, split_target
+from .http.request import Exchange, host_name, normalize_path, split_target
+from .http.upgrade import UpgradeBody
 from .logs import error_log
 
 ROUTE_MEMO_LIMIT = 4096
@@ -29,8 +34,13 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 _BODY_METHODS = frozenset({"POST", "PUT"})
 _END = b"\r\n\r\n"  # the end of a header section
-_PARSE_ERRORS = (httptools.HttpParserError, httptools.HttpParserUpgrade)
+_Upgrade = httptools.HttpParserUpgrade
+_ParseError = httptools.HttpParserError
 _now = time.time
+
+
+class InputDropped(Exception):
+    """on_message_begin's way to stop the parse once an answer has closed the connection."""
 
 
 class RequestReader:
@@ -52,7 +62,10 @@ class RequestReader:
             self.feeding = True
             try:
                 self.parser.feed_data(data)
-            except _PARSE_ERRORS as exc:
+            except _Upgrade as exc:
+                if self.upgrade_ignored():
+                    self.feed_pieces(data, exc.args[0])
+            except _ParseError as exc:
                 self.parse_error(exc, data)
             finally:
                 self.feeding = False
@@ -63,7 +76,7 @@ class RequestReader:
             finally:
                 self.feeding = False
 
-    def feed_pieces(self, data: bytes) -> None:
+    def feed_pieces(self, data: bytes, pos: int = 0) -> None:
         """Feed `data` in pieces whose ends are known request boundaries or the limit.
 
         httptools says nothing of where in the input a request begins, so the pieces are cut
@@ -73,11 +86,12 @@ class RequestReader:
         one piece of up to the limit. A header section still unfinished at the end of the
         input began at the start of its piece (or earlier): its size is exact, and the parser
         never holds more than the limit of it (it buffers an unfinished header field itself).
+        `pos` > 0: data[:pos] is parsed already (it ended with a request that asked for an
+        upgrade, and parsing goes on after it).
         """
         limit = self.group.default.header_section_limit + 4  # + the CRLF CRLF that ends it
         view = memoryview(data)
         n = len(data)
-        pos = 0
         # the CRLF CRLF ending a header section or a chunked body may have begun in the last
         # read: its last bytes go one at a time, so that whatever follows starts a piece
         while pos < 3 and pos < n and data[pos] in b"\r\n":
@@ -86,9 +100,9 @@ class RequestReader:
                     break  # no room for one more byte: the loop below refuses the request
             elif self.reading != BODY or self.body_left() >= 0:
                 break
-            if not self.parse_piece(view, data, pos, pos + 1):
+            pos = self.parse_piece(view, data, pos, pos + 1)
+            if pos < 0:
                 return
-            pos += 1
         while pos < n:
             reading = self.reading
             # (a CRLF CRLF that the bytes fed one at a time began is found from pos - 3)
@@ -112,31 +126,37 @@ class RequestReader:
                     # no header section can end within the limit: give the parser the limit
                     # (its own errors come first), then refuse what is left unfinished
                     end = pos + room
-                    if not self.parse_piece(view, data, pos, end):
+                    pos = self.parse_piece(view, data, pos, end)
+                    if pos < 0:
                         return
-                    if self.reading == HEADERS:
+                    if pos == end and self.reading == HEADERS:
                         status = 414 if self.line_spaces >= 0 else 431
                         self.fail_parse(
                             HttpError(status, "request header section too large", close=True)
                         )
                         return
-                    pos = end
                     continue
-            if not self.parse_piece(view, data, pos, end):
+            pos = self.parse_piece(view, data, pos, end)
+            if pos < 0:
                 return
-            pos = end
 
-    def parse_piece(self, view: memoryview, data: bytes, start: int, end: int) -> bool:
-        """Parse data[start:end]; False once parsing has stopped."""
+    def parse_piece(self, view: memoryview, data: bytes, start: int, end: int) -> int:
+        """Parse data[start:end]: where parsing goes on from (`end`, or where a request that
+        asked for an upgrade ended), or -1 once it has stopped."""
         ex = self.ex if self.reading == HEADERS else None
         try:
             self.parser.feed_data(view[start:end])
-        except _PARSE_ERRORS as exc:
+        except _Upgrade as exc:
+            if not self.upgrade_ignored():
+                return -1
+            end = start + exc.args[0]
+        except _ParseError as exc:
             self.parse_error(exc, data[start:end])
-            return False
-        if self.reading == HEADERS:
-            self.unfinished_head(data, start, end, continued=self.ex is ex)
-        return not self.stop_parsing and self.reading != LINGER and not self.closed
+            return -1
+        else:
+            if self.reading == HEADERS:
+                self.unfinished_head(data, start, end, continued=self.ex is ex)
+        return -1 if self.stop_parsing or self.reading == LINGER or self.closed else end
 
     def body_left(self) -> int:
         """Bytes of the Content-Length body being read still to come; -1 when chunked."""
@@ -182,18 +202,19 @@ class RequestReader:
 
     def parse_error(self, exc: Exception, data: bytes) -> None:
         """The parser refused the input (`data`: what it was given, for the method token)."""
-        if isinstance(exc, httptools.HttpParserUpgrade):
-            self.stop_parsing = True  # no protocol switch here: answer, then close
-            for ex in (self.active, *self.queue):
-                if ex is not None:
-                    ex.keep_alive = False
-        elif isinstance(exc, httptools.HttpParserCallbackError):
+        if isinstance(exc, httptools.HttpParserCallbackError):
             cause = exc.__context__
+            if isinstance(cause, InputDropped):
+                return  # an answer closed the connection: what follows it is dropped
             if isinstance(cause, HttpError):
                 self.fail_parse(cause)
             else:
                 error_log.error(f"internal error while parsing: {cause!r}", self.id)
                 self.fail_parse(HttpError(500, repr(cause), close=True))
+        elif self.stop_parsing or (self.ex is None and self.last_request_closes()):
+            # llhttp refuses the bytes after a request that ends the connection: they are
+            # dropped, never answered (an answer after the close would be a second one)
+            return
         elif isinstance(exc, httptools.HttpParserInvalidMethodError):
             token = bytes(data).lstrip(b"\r\n").split(b" ", 1)[0]
             status = 501 if token.isalpha() and token.isupper() else 400
@@ -223,7 +244,34 @@ class RequestReader:
         else:
             self.queue.append(ex)
 
+    def upgrade_ignored(self) -> bool:
+        """httptools stopped after a request asking for `Upgrade`: go on as HTTP/1.1.
+
+        webserv switches to no other protocol, so it ignores the field (RFC 9110 §7.8: a
+        server MAY), as nginx does, and the bytes after the request are the next request —
+        or its body first: httptools skips an upgrade request's body, so body_expected gave
+        it a parser of its own (UpgradeBody). False when nothing is to be parsed after it:
+        the request ends the connection (CONNECT always does: a tunnel would follow).
+        """
+        body = self.upgrade_body
+        if body is not None:
+            self.upgrade_body = None
+            if not self.stop_parsing:
+                # the body is the request's own, whatever its Connection says
+                self.parser = body.start(self.parser)
+                self.ex = body.ex
+                self.reading = BODY
+                return True
+        return not self.stop_parsing and not self.last_request_closes()
+
+    def last_request_closes(self) -> bool:
+        """The last request parsed, still to be answered, ends the connection."""
+        last = self.queue[-1] if self.queue else self.active
+        return last is not None and not last.keep_alive
+
     def on_message_begin(self) -> None:
+        if self.stop_parsing:
+            raise InputDropped  # the connection is closing (see close): no more requests
         self.ex = Exchange(self, _now())
         self.requests += 1
         self.reading = HEADERS
@@ -257,8 +305,9 @@ class RequestReader:
     def on_headers_complete(self) -> None:
         ex = self.ex
         parser = self.parser
+        ex.keep_alive = parser.should_keep_alive()
         method = parser.get_method()
-        ex.method = _METHODS.get(method) or method.decode("ascii", "replace")
+        ex.method = _METHODS.get(method) or _other_method(ex, method)
         ex.head = method == b"HEAD"
         version = parser.get_http_version()
         if version != "1.1":
@@ -269,7 +318,6 @@ class RequestReader:
                 ex.raw_target = b"".join(self.url)  # for the log line
                 ex.version = f"HTTP/{version}"
                 raise HttpError(505, f"HTTP/{version} is not supported", close=True)
-        ex.keep_alive = parser.should_keep_alive()
         url = self.url[0] if len(self.url) == 1 else b"".join(self.url)
         if len(url) > self.group.default.header_line_limit:
             raise HttpError(414, "request line too long", close=True)
@@ -296,11 +344,15 @@ class RequestReader:
         """Server, location, path, query and host name of a request target (memoised)."""
         if url[:1] == b"/" and b"?" not in url and b"#" not in url:
             raw_path, query, authority = url, b"", None
+        elif url == b"*" and self.ex.method == "OPTIONS":
+            return self.asterisk(host)
         else:
             raw_path, query, authority = split_target(url)
-        if authority is not None:
-            host = authority
-        name = _host_name(host) if host is not None else ""
+        name = host_name(host) if host is not None else ""  # an invalid Host is a 400 anyway
+        if authority is not None:  # RFC 9112 §3.2.2: the target's authority wins
+            if not authority:
+                raise HttpError(400, "empty authority in the request target", close=True)
+            name = host_name(authority)
         routes = self.worker.routes
         server = routes.server(self.group, name)
         path = normalize_path(raw_path)
@@ -310,6 +362,14 @@ class RequestReader:
             memo.clear()
         memo[(host, url)] = route
         return route
+
+    def asterisk(self, host: bytes | None) -> tuple:
+        """`OPTIONS *` (RFC 9112 §3.2.4) asks about the server itself: its own settings
+        answer (a 405 with its `Allow`, since webserv implements no OPTIONS). Not memoised:
+        the same target with another method is a 400."""
+        name = host_name(host) if host is not None else ""
+        server = self.worker.routes.server(self.group, name)
+        return server, server.fallback, "*", "", name
 
     def body_expected(self, ex: Exchange, loc: Location) -> None:
         """A body follows: refuse it before reading it, or hand it to its handler as it comes.
@@ -351,6 +411,13 @@ class RequestReader:
         elif ex.expect_continue and self.active is None and not self.queue:
             ex.expect_continue = False
             self.transport.write(CONTINUE)
+        if b"upgrade" in headers and self.parser.should_upgrade():
+            size = int(length) if length is not None else None
+            if size != 0:  # httptools will skip this body: see UpgradeBody
+                self.upgrade_body = UpgradeBody(self, ex, size)
+                # the early, bodiless end of message httptools reports is a placeholder's
+                placeholder = self.ex = Exchange(self, ex.start)
+                placeholder.queued = True  # on_message_complete leaves it alone
 
     def on_body(self, chunk: bytes) -> None:
         ex = self.ex
@@ -390,15 +457,9 @@ class RequestReader:
             self.queue.append(ex)
 
 
-def _host_name(host: bytes) -> str:
-    """Lower-case host without port; IPv6 literals keep their brackets. 400 if malformed."""
-    text = host.decode("latin-1").strip().lower()
-    if any(c in text for c in "/\\ \t\x00") or text.startswith("."):
-        raise HttpError(400, f"invalid host in request: {text!r}", close=True)
-    if text.startswith("["):
-        end = text.find("]")
-        return text[: end + 1] if end > 0 else text
-    colon = text.rfind(":")
-    if colon >= 0:
-        text = text[:colon]
-    return text.rstrip(".")
+def _other_method(ex: Exchange, method: bytes) -> str:
+    """A method name that is not one of _METHODS'; CONNECT ends the connection after its
+    answer (llhttp takes everything after a CONNECT for the tunnel's bytes)."""
+    if method == b"CONNECT":
+        ex.keep_alive = False
+    return method.decode("ascii", "replace")

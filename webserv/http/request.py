@@ -6,12 +6,19 @@ log line need. It is a plain slotted class: it is made 60k times a second.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from .errors import HttpError
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+# RFC 3986 §3.2.2 (lower-cased text): reg-name = *( unreserved / pct-encoded / sub-delims ),
+# IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ); §3.2.3: port = *DIGIT
+_REG_NAME = re.compile(r"(?:[a-z0-9\-._~!$&'()*+,;=]|%[0-9a-f]{2})*")
+_IPV_FUTURE = re.compile(r"v[0-9a-f]+\.[a-z0-9\-._~!$&'()*+,;=:]+")
+_PORT = re.compile(r"(?::[0-9]*)?")
 
 
 def normalize_path(raw: bytes) -> str:
@@ -63,14 +70,13 @@ def split_target(target: bytes) -> tuple[bytes, bytes, bytes | None]:
         lower = target[:8].lower()
         if lower.startswith(b"http://") or lower.startswith(b"https://"):
             rest = target[target.index(b"//") + 2 :]
-            slash = rest.find(b"/")
-            if slash < 0:
-                question = rest.find(b"?")
-                cut = question if question >= 0 else len(rest)
-                authority, rest = rest[:cut], b"/" + rest[cut:]
-            else:
-                authority, rest = rest[:slash], rest[slash:]
-            target = rest
+            cut = len(rest)  # the authority ends at the first "/", "?" or "#" (RFC 3986 §3.2)
+            for delimiter in (b"/", b"?", b"#"):
+                found = rest.find(delimiter, 0, cut)
+                if found >= 0:
+                    cut = found
+            authority, rest = rest[:cut], rest[cut:]
+            target = rest if rest.startswith(b"/") else b"/" + rest
         else:
             raise HttpError(400, "invalid request target")
     path, _, query = target.partition(b"?")
@@ -78,6 +84,43 @@ def split_target(target: bytes) -> tuple[bytes, bytes, bytes | None]:
     if fragment >= 0:
         path = path[:fragment]
     return path, query, authority
+
+
+def host_name(host: bytes) -> str:
+    """The name a Host field value or a target's authority routes by; 400 if it is invalid.
+
+    Valid is `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986 §3.2.2): a reg-name (letters,
+    digits, `-._~`, sub-delims, %-escapes), an IPv4 address, or an IP-literal in brackets
+    (IPv6 or IPvFuture); the port digits only. Anything else — userinfo (`user@`), a
+    second colon, spaces, `/?#[]`, raw non-ASCII — is a 400 (RFC 9112 §3.2: MUST), and so is
+    an empty host before a port (RFC 9110 §4.2.1; an empty field value is valid: §7.2). The
+    name is lower-cased, without the port and a trailing dot; an IPv6 literal keeps its
+    brackets. Called once per distinct (Host, target): the route memo remembers the result.
+    """
+    text = host.decode("latin-1").strip(" \t").lower()
+    if text.startswith("["):
+        end = text.find("]")
+        name, port = text[: end + 1], text[end + 1 :]
+        valid = end > 0 and _ip_literal(text[1:end])
+    else:
+        colon = text.find(":")
+        name, port = (text, "") if colon < 0 else (text[:colon], text[colon:])
+        valid = _REG_NAME.fullmatch(name) is not None and (name != "" or port == "")
+    if not valid or _PORT.fullmatch(port) is None:
+        raise HttpError(400, f"invalid host in request: {text!r}", close=True)
+    return name.rstrip(".")
+
+
+def _ip_literal(text: str) -> bool:
+    if text.startswith("v"):
+        return _IPV_FUTURE.fullmatch(text) is not None
+    if "%" in text:  # a zone identifier: no part of RFC 3986's IP-literal
+        return False
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Exchange:

@@ -328,8 +328,9 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
                 return
         self.resume(PAUSE_HELD)
         if self.reading == IDLE and self.active is None:
-            loc = self.last_location
-            self.set_deadline("keepalive", loc.keepalive_timeout if loc else 75.0)
+            # no answer yet: the server's own settings, as configured (no literal default)
+            loc = self.last_location or self.group.default.fallback
+            self.set_deadline("keepalive", loc.keepalive_timeout)
 
     def log(self, ex: Exchange) -> None:
         loc = ex.location or (ex.server or self.group.default).fallback
@@ -352,7 +353,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
     def send_timeout(self) -> float:
         ex = self.active or self.out_ex
         loc = ex.location if ex is not None and ex.location is not None else self.last_location
-        return loc.send_timeout if loc is not None else 60.0
+        return (loc or self.group.default.fallback).send_timeout
 
     def set_deadline(self, kind: str, timeout: float) -> None:
         self.timeout_kind = kind

@@ -22,8 +22,9 @@ from typing import Any
 from .config.model import Config, Listener
 from .files import UPLOAD_TEMP_PREFIX, FileCache
 from .handlers.cgi_process import Children
-from .listeners import BindError, ListenSockets, worker_count
+from .listeners import BindError, ListenSockets
 from .logs import ErrorLogFile, error_log
+from .process import cpu_count
 from .router import Routes
 
 
@@ -95,10 +96,6 @@ class Cycle:
         if error_log.path == self.error_target.path:
             error_log.use(self.error_target)
 
-    def flush_logs(self) -> None:
-        for file in self.config.log_files:
-            file.flush()
-
     def close_logs(self) -> None:
         for file in self.config.log_files:
             file.close()
@@ -111,15 +108,6 @@ class Cycle:
         if keep is None or keep.error_target is not self.error_target:
             self.error_target.close()
         self.files.clear()
-
-    def fds(self) -> set[int]:
-        """Descriptors this generation holds in the master (a new worker of another
-        generation closes them, so a socket the master closes is really closed)."""
-        out = {s.fileno() for s in self.sockets.all() if s.fileno() >= 0}
-        out |= {f.fd for f in self.config.log_files if f.fd > 2}
-        if self.error_target.fd > 2:
-            out.add(self.error_target.fd)
-        return out
 
 
 def remove_upload_temps(config: Config, pid: int | None = None) -> int:
@@ -138,6 +126,11 @@ def remove_upload_temps(config: Config, pid: int | None = None) -> int:
                     except OSError:
                         pass
     return removed
+
+
+def worker_count(config: Config) -> int:
+    n = config.worker_processes
+    return cpu_count() if n == "auto" else int(n)
 
 
 def upload_stores(config: Config) -> list[str]:

@@ -14,7 +14,6 @@ Binds only in the master (or the single process); never accepts a connection.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
 
@@ -72,11 +71,13 @@ class Bound:
 
     __slots__ = ("address", "reuseport", "socks", "save_syn")
 
-    def __init__(self, address: ListenAddress, reuseport: bool, socks: list[socket.socket]):
+    def __init__(
+        self, address: ListenAddress, reuseport: bool, socks: list[socket.socket], save_syn: bool
+    ):
         self.address = address
         self.reuseport = reuseport
         self.socks = socks
-        self.save_syn = False
+        self.save_syn = save_syn  # TCP_SAVE_SYN is set on them
 
 
 class ListenSockets:
@@ -115,9 +116,9 @@ class ListenSockets:
                 if listener.lifecycle or was:
                     for sock in socks:
                         tcpinfo.enable_save_syn(sock, listener.lifecycle)
-                bound = Bound(listener.address, listener.reuseport, socks)
-                bound.save_syn = listener.lifecycle
-                new.by_key[key] = bound
+                new.by_key[key] = Bound(
+                    listener.address, listener.reuseport, socks, listener.lifecycle
+                )
         except BaseException:
             for sock in opened:
                 sock.close()
@@ -168,16 +169,3 @@ def migrate_req_note() -> str | None:
         "reload closes (fewer worker_processes) are reset; `sysctl -w "
         "net.ipv4.tcp_migrate_req=1` moves them to the other workers"
     )
-
-
-def cpu_count() -> int:
-    """The CPUs this process may run on (`worker_processes auto`)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def worker_count(config: Config) -> int:
-    n = config.worker_processes
-    return cpu_count() if n == "auto" else int(n)

@@ -193,7 +193,7 @@ class Master:
             signal.signal(signum, signal.SIG_DFL)  # still blocked: Worker.start unblocks
         signal.set_wakeup_fd(-1)
         keep = {id(sock) for _, sock in mine.sockets_for(ordinal)}
-        for cycle in {id(c): c for c in (self.cycle, self.pending, mine) if c}.values():
+        for cycle in self._cycles(mine):
             for sock in cycle.sockets.all():
                 if id(sock) not in keep and sock.fileno() >= 0:
                     os.close(sock.detach())
@@ -211,6 +211,10 @@ class Master:
         self.selector.close()
         os.close(self.wake_r)
         os.close(self.wake_w)
+
+    def _cycles(self, *more: Cycle) -> list[Cycle]:
+        """The generations this master holds now (a reload's pending one included), once each."""
+        return list({id(c): c for c in (self.cycle, self.pending, *more) if c}.values())
 
     def _on_ready(self, proc: Proc) -> None:
         try:
@@ -255,7 +259,7 @@ class Master:
     def _remove_temps(self, pid: int) -> None:
         """A worker that did not exit by itself leaves its unfinished uploads behind."""
         removed = 0
-        for cycle in {id(c): c for c in (self.cycle, self.pending) if c}.values():
+        for cycle in self._cycles():
             removed += remove_upload_temps(cycle.config, pid)
         if removed:
             error_log.notice(f"removed {removed} unfinished upload files of worker {pid}")

@@ -34,6 +34,14 @@ def remove_pid(path: str | None) -> None:
             pass
 
 
+def cpu_count() -> int:
+    """The CPUs this process may run on (`worker_processes auto`)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def install_event_loop_policy() -> str:
     """uvloop where it is installed (Linux, macOS); plain asyncio elsewhere."""
     if sys.platform != "win32":

@@ -108,7 +108,6 @@ class Worker:
         self.probe_fd = -1
 
     async def start(self) -> None:
-        error_log.pid = os.getpid()
         soft = _nofile()
         if soft is not None and self.config.worker_connections > soft:
             # nginx's check: a connection is one descriptor (a file or a CGI script more)

@@ -153,6 +153,17 @@ def test_a_reload_that_cannot_bind_keeps_the_old_one_serving(webserv):
     assert get(server.port, "/v.txt")[2] == b"one\n"
 
 
+def test_a_reload_that_changes_reuseport_keeps_the_old_one_serving(webserv):
+    server = webserv(conf(), {"v.txt": "one\n"})
+    pids = set(server.worker_pids(2))
+    rewrite(server, conf(listen_opts="reuseport"))
+    os.kill(server.proc.pid, signal.SIGHUP)
+    log = wait_log(server, "reload failed")
+    assert f"reuseport of 127.0.0.1:{server.port} cannot change on a reload" in log
+    assert set(server.worker_pids(2)) == pids
+    assert get(server.port, "/v.txt")[2] == b"one\n"
+
+
 def test_s_reload_and_the_other_s_commands(webserv):
     server = webserv(conf(), {"v.txt": "one\n"})
     versions(server)

@@ -44,12 +44,11 @@ def status(ex: Exchange) -> Response | Awaitable[Response]:
     if not wants_json(ex):
         return Response(200, b"Content-Type: text/html; charset=utf-8\r\n" + NO_STORE, _page())
     worker = ex.conn.worker
-    worker.fold()
     limit = None
     values = parse_qs(ex.query).get("limit")
     if values and values[0].isdigit():
         limit = int(values[0])
-    data = control.snapshot(worker, limit)
+    data = control.snapshot(worker, limit)  # folds first: counters and records up to date
     lifecycle = worker.lifecycle
     data["lifecycle"] = lifecycle is not None
     data["version"] = __version__

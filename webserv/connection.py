@@ -62,7 +62,8 @@ _AF_INET, _AF_INET6, _SOCK_STREAM = (
 
 class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
     __slots__ = (
-        "worker", "listener", "group", "transport", "raw", "fd", "parser", "id", "requests",
+        "worker", "listener", "group", "transport", "sock", "raw", "fd", "sendfile", "parser",
+        "id", "requests",
         "remote_addr", "remote_port", "_local", "ex", "active", "queue", "held", "reading",
         "url", "header_size", "write_blocked", "out", "out_ex", "deadline", "timeout_kind",
         "paused", "peer_eof", "closed", "close_reason", "closed_by", "feeding", "task",
@@ -77,8 +78,10 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         self.group = next(iter(listener.groups.values()))
         self.memo = worker.routes.for_group(self.group)  # (Host, target) → route
         self.transport: Any = None
-        self.raw: socket.socket | None = None
+        self.sock: Any = None  # the transport's socket: for getsockopt (the lifecycle)
+        self.raw: socket.socket | None = None  # made when a file is first sent (writer.py)
         self.fd = -1
+        self.sendfile = SENDFILE  # False once sendfile failed on this socket: copy instead
         self.parser = httptools.HttpRequestParser(self)
         # llhttp refuses versions it does not know (HTTP/1.2, 3.0) as malformed; accept them
         # here and answer by RFC 9110 §2.5: any 1.x as 1.1, another major version with 505
@@ -120,14 +123,8 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         transport.set_write_buffer_limits(high=0)
-        sock = transport.get_extra_info("socket")
+        sock = self.sock = transport.get_extra_info("socket")
         self.fd = sock.fileno()
-        if SENDFILE:
-            # a second Python object on the same descriptor, for send(MSG_MORE) and sendfile;
-            # it is detached, never closed, when the connection ends
-            # (plain ints: the enum conversions of sock.family cost more than the call)
-            family = _AF_INET6 if self.listener.address.ipv6 else _AF_INET
-            self.raw = socket.socket(family, _SOCK_STREAM, 0, self.fd)
         peer = transport.get_extra_info("peername")
         if peer:
             self.remote_addr, self.remote_port = peer[0], peer[1]
@@ -336,6 +333,17 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         loc = ex.location or (ex.server or self.group.default).fallback
         for access_log in loc.access_logs:
             access_log.log(ex)
+
+    def raw_socket(self) -> socket.socket:
+        """A second Python object on the descriptor, for send(MSG_MORE) before a sendfile
+        (the transport's own socket cannot send). Made on first use, as most answers never
+        need it; detached, never closed, when the connection ends."""
+        raw = self.raw
+        if raw is None:
+            # (plain ints: the enum conversions of sock.family cost more than the call)
+            family = _AF_INET6 if self.listener.address.ipv6 else _AF_INET
+            raw = self.raw = socket.socket(family, _SOCK_STREAM, 0, self.fd)
+        return raw
 
     # --- flow control, timeouts, closing ----------------------------------------------
 

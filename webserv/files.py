@@ -6,6 +6,9 @@ An upload's temporary file (UPLOAD_TEMP_PREFIX) is never opened for a client. Af
 opening, the descriptor's real path (/proc/self/fd) must lie below the location's real root: a symlink that points out of the root is refused, without a race between the
 check and the open. The cache keeps descriptors and their header lines for
 `open_file_cache_valid` seconds; writes made through webserv invalidate entries at once.
+A cached file of at most SMALL_FILE bytes also keeps its bytes, read once when it is opened:
+its answer is one write of header and body, where sendfile would cost a second system call
+(and more time than the copy) for so few bytes. They are revalidated with the descriptor.
 One FileCache per generation: the cycle owns it (a reload starts with an empty one).
 """
 
@@ -22,6 +25,9 @@ from .http.errors import HttpError
 UPLOAD_TEMP_PREFIX = ".webserv-upload-"  # an upload being written (handlers/upload.py)
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 _PROC_FD = "/proc/self/fd/" if os.path.isdir("/proc/self/fd") else None
+# files up to this size are answered from memory once cached (see FileCache.get); measured:
+# benchmarks/run.py --size 1k,64k, README "Speed"
+SMALL_FILE = 16 * 1024
 
 
 class OpenFile:
@@ -46,6 +52,7 @@ class OpenFile:
         "fields",
         "fields_types",
         "real",
+        "data",
     )
 
     def __init__(self, path: str, fd: int, st: os.stat_result, now: float) -> None:
@@ -68,6 +75,7 @@ class OpenFile:
         self.fields_types: object = None
         self.real = path  # where the descriptor really points (symlinks resolved)
         self.base_ok: str | None = None
+        self.data: bytes | None = None  # the whole file, for a cached small one
 
     def release(self) -> None:
         """A response is done with fd: close it unless the cache still holds it."""
@@ -157,6 +165,13 @@ class FileCache:
             self._drop(next(iter(self.entries)))  # the oldest inserted: cheap, close to LRU
         entry.cached = True
         entry.users = 1
+        if 0 < entry.size <= SMALL_FILE and not entry.is_dir:
+            try:
+                data = os.pread(entry.fd, entry.size, 0)
+            except OSError:
+                data = None
+            if data is not None and len(data) == entry.size:  # (else it is changing: sendfile)
+                entry.data = data
         self.entries[path] = entry
         return entry
 

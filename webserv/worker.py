@@ -160,7 +160,7 @@ class Worker:
         lifecycle = self.lifecycle
         if lifecycle is not None and conn.group.default.lifecycle:
             now = time.time()
-            conn.record = Record(conn, conn.raw or conn.transport.get_extra_info("socket"), now)
+            conn.record = Record(conn, conn.sock, now)
             lifecycle.accepted += 1
             if self.stats is not None:
                 self.stats.connection_opened(now)
@@ -236,7 +236,7 @@ class Worker:
         record = conn.record
         if record is not None:
             # the kernel's numbers now, while the socket exists; the rest in the next fold
-            record.close(conn, conn.raw or conn.transport.get_extra_info("socket"), time.time())
+            record.close(conn, conn.sock, time.time())
             self.closed_records.append((record, conn.group.default.lifecycle_log))
             if len(self.closed_records) >= FOLD_BATCH and not self.fold_pending:
                 # many closed at once: retire them a slice per loop turn, not all in this one

@@ -130,11 +130,10 @@ class ResponseWriter:
             self.finish(ex)
 
     def send_parts(self, ex: Exchange, head: bytes, parts: list[bytes | FilePart]) -> None:
-        raw = self.raw
-        if raw is not None and not self.write_blocked and type(parts[0]) is FilePart:
+        if self.sendfile and not self.write_blocked and type(parts[0]) is FilePart:
             # the header waits in the kernel for the file's first bytes: one segment, not two
             try:
-                sent = raw.send(head, MSG_MORE)
+                sent = self.raw_socket().send(head, MSG_MORE)
             except BlockingIOError:
                 sent = 0
             except OSError as exc:
@@ -165,14 +164,14 @@ class ResponseWriter:
                 transport.write(part)
                 continue
             sent = -1
-            if self.raw is not None:
+            if self.sendfile:
                 try:
                     sent = os.sendfile(self.fd, part.fd, part.offset, part.length)
                 except BlockingIOError:
                     sent = -1
                 except OSError as exc:
                     if exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-                        self.raw = None  # this pair cannot sendfile: copy from now on
+                        self.sendfile = False  # this pair cannot sendfile: copy from now on
                         continue
                     self.abort(f"sendfile() failed: {exc.strerror}")
                     return

@@ -107,6 +107,15 @@ def file_response(ex: Exchange, entry: OpenFile, name: str | None = None) -> Res
         entry.fields_types = loc
     if not ex.headers.keys().isdisjoint(CONDITIONAL):
         return _conditional(ex, entry)
+    return whole_file(entry)
+
+
+def whole_file(entry: OpenFile) -> Response:
+    """A 200 with the whole file: from memory when the cache holds its bytes, else sendfile."""
+    data = entry.data
+    if data is not None:
+        entry.release()  # nothing reads the descriptor for this answer
+        return Response(200, entry.fields, data)
     return Response(
         200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size
     )
@@ -156,9 +165,7 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
     # an empty file has no byte a range could describe (a suffix range on it is even
     # "satisfiable" by RFC 9110 §14.1.1 with nothing to send): answer 200, as nginx does
     if range_header is None or ex.method != "GET" or entry.size == 0:
-        return Response(
-            200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size
-        )
+        return whole_file(entry)
     if_range = ex.header(b"if-range")
     if if_range is not None:
         if_range = if_range.strip()
@@ -167,17 +174,10 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
         else:
             fresh = if_range == entry.last_modified
         if not fresh:
-            return Response(
-                200,
-                entry.fields,
-                parts=[FilePart(entry.fd, 0, entry.size, entry)],
-                length=entry.size,
-            )
+            return whole_file(entry)
     ranges = parse_range(range_header, entry.size)
     if ranges is None:
-        return Response(
-            200, entry.fields, parts=[FilePart(entry.fd, 0, entry.size, entry)], length=entry.size
-        )
+        return whole_file(entry)
     if ranges == UNSATISFIABLE:
         entry.release()
         raise HttpError(416, fields=f"Content-Range: bytes */{entry.size}\r\n".encode())

@@ -285,7 +285,7 @@ class Lifecycle:
     def snapshot(self, connections: Any, limit: int | None = None) -> dict[str, Any]:
         recent = list(self.recent)[-limit:] if limit else list(self.recent)
         live = [
-            conn.record.to_json(live=conn.sock)
+            conn.record.to_json(live=conn.raw_socket())
             for conn in connections
             if conn.record is not None and not conn.closed
         ]

@@ -239,10 +239,7 @@ class RequestReader:
         ex.keep_alive = False
         if ex.server is None:
             ex.server = self.group.default
-        if self.active is None and not self.queue:
-            self.start(ex)
-        else:
-            self.queue.append(ex)
+        self.answer_or_wait(ex)
 
     def upgrade_ignored(self) -> bool:
         """httptools stopped after a request asking for `Upgrade`: go on as HTTP/1.1.
@@ -404,10 +401,7 @@ class RequestReader:
         if dispatch.takes_body(ex):
             ex.body = RequestBody(self, int(length) if length is not None else None)
             ex.queued = True
-            if self.active is None and not self.queue:
-                self.start(ex)  # the handler reads the body as it arrives
-            else:
-                self.queue.append(ex)
+            self.answer_or_wait(ex)  # the handler reads the body as it arrives
         elif ex.expect_continue and self.active is None and not self.queue:
             ex.expect_continue = False
             self.transport.write(CONTINUE)
@@ -451,10 +445,7 @@ class RequestReader:
             ex.t_body = _now()
         if ex.queued:
             return  # started (or queued) when its header section was complete
-        if self.active is None and not self.queue:
-            self.start(ex)
-        else:
-            self.queue.append(ex)
+        self.answer_or_wait(ex)
 
 
 def _other_method(ex: Exchange, method: bytes) -> str:

@@ -76,7 +76,7 @@ def _tcpi(x: Any, reader: Callable[[bytes | None], int | None]) -> Any:
     raw = x.tcp_sample
     if raw is None:
         conn = x.conn
-        sock = conn.sock
+        sock = conn.raw if conn.closed else conn.raw_socket()  # (never one made after close)
         raw = x.tcp_sample = tcpinfo.read_tcp_info(sock) if sock is not None else None
     value = reader(raw)
     return "-" if value is None else value

@@ -44,6 +44,12 @@ RECLAIM = 32  # idle keep-alive connections closed at once at worker_connections
 RETIRE_GRACE = 1.0  # an idle keep-alive connection's last chance to send a request
 FAST_STOP_GRACE = 1.0  # TERM: what is already written gets this long to leave
 FD_LOG_EVERY = 10.0  # seconds between two "Too many open files" lines
+# the cyclic GC's thresholds once serving (CPython's: 700, 10, 10). Nearly everything a
+# request or a connection allocates is freed by reference counting (the parser cycle is
+# broken at close); a collection mostly walks live connections to find nothing. Rarer
+# collections: -6% instructions per `Connection: close` request (callgrind), the same
+# keep-alive, and garbage cycles still go within 20,000 allocations.
+GC_THRESHOLDS = (20_000, 20, 20)
 
 
 def _nofile() -> int | None:
@@ -160,7 +166,7 @@ class Worker:
         lifecycle = self.lifecycle
         if lifecycle is not None and conn.group.default.lifecycle:
             now = time.time()
-            conn.record = Record(conn, conn.sock, now)
+            conn.record = Record(conn, conn.raw_socket(), now)
             lifecycle.accepted += 1
             if self.stats is not None:
                 self.stats.connection_opened(now)
@@ -236,7 +242,7 @@ class Worker:
         record = conn.record
         if record is not None:
             # the kernel's numbers now, while the socket exists; the rest in the next fold
-            record.close(conn, conn.sock, time.time())
+            record.close(conn, conn.raw, time.time())  # made with the record
             self.closed_records.append((record, conn.group.default.lifecycle_log))
             if len(self.closed_records) >= FOLD_BATCH and not self.fold_pending:
                 # many closed at once: retire them a slice per loop turn, not all in this one
@@ -407,7 +413,8 @@ async def serve_worker(
 ) -> None:
     worker = Worker(cycle, ordinal, board, slot)
     await worker.start()
-    gc.freeze()
+    gc.freeze()  # what start-up made stays: never walked again
+    gc.set_threshold(*GC_THRESHOLDS)
     if ready_fd >= 0:
         os.write(ready_fd, b"R")  # accepting now; the pipe's EOF tells the master we exited
     await worker.run()

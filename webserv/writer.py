@@ -158,7 +158,7 @@ class ResponseWriter:
                 return
             part = out[0]
             if type(part) is bytes:
-                out.popleft()
+                del out[0]
                 ex.body_bytes_sent += len(part)
                 ex.bytes_sent += len(part)
                 transport.write(part)
@@ -200,7 +200,7 @@ class ResponseWriter:
             ex.body_bytes_sent += sent
             ex.bytes_sent += sent
             if part.length == 0:
-                out.popleft()
+                del out[0]
                 if part.owner is not None:
                     part.owner.release()
         self.out_ex = None

@@ -274,13 +274,16 @@ class Lifecycle:
         self.started = time.time()
         self.accepted = 0
 
-    def closed(self, record: Record, log: LogFile | None) -> None:
-        """A closed connection's record (its kernel numbers already read) is done."""
-        self.recent.append(record)
+    def retire(self, batch: list[tuple[Record, LogFile | None]]) -> None:
+        """Closed connections' records (their kernel numbers already read) are done: kept
+        among the recent ones, counted, and written to their lifecycle log if any."""
+        recent = self.recent
+        for record, log in batch:
+            recent.append(record)
+            if log is not None:
+                log.write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")
         if self.stats is not None:
-            self.stats.connection_closed(record.closed_by, record)
-        if log is not None:
-            log.write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")
+            self.stats.records_closed(batch)
 
     def snapshot(self, connections: Any, limit: int | None = None) -> dict[str, Any]:
         recent = list(self.recent)[-limit:] if limit else list(self.recent)

@@ -132,23 +132,54 @@ class Stats:
             self.rate_second[slot], self.rate_count[slot] = second, 0
         self.rate_count[slot] += 1
 
-    def connection_closed(self, closed_by: str, record: Any) -> None:
-        """Count a close; with a lifecycle record, fold in its kernel numbers too."""
+    def connection_closed(self, closed_by: str) -> None:
+        """Count the close of a connection without a lifecycle record."""
         self.open_now -= 1
         self.closed_by[closed_by if closed_by in self.closed_by else "reset"] += 1
-        if record is None:
-            return
-        if record.info_accept is not None:
-            accept = tcpinfo.hot_fields(record.info_accept)
-            if accept[0] is not None:
-                self.handshake_rtt.observe(accept[0] / 1e6)
-            if accept[7] is not None:
-                self.accept_queue.observe(accept[7] / 1e3)
-        data_in, data_out, retrans = record.data_bytes()
-        if retrans is not None:
-            self.retransmits.observe(retrans)
-        self.bytes_in += data_in or 0
-        self.bytes_out += data_out or 0
+
+    def records_closed(self, batch: Any) -> None:
+        """Count a batch of closed connections' records (Worker.fold), with their kernel
+        numbers: one loop over locals, as requests_done (a method call and the attribute
+        lookups per record cost more than the decoding)."""
+        closed_by = self.closed_by
+        rtt, queue, retrans = self.handshake_rtt, self.accept_queue, self.retransmits
+        rtt_bounds, rtt_counts = rtt.bounds, rtt.counts
+        queue_bounds, queue_counts = queue.bounds, queue.counts
+        retrans_bounds, retrans_counts = retrans.bounds, retrans.counts
+        hot_fields = tcpinfo.hot_fields
+        rtt_sum = queue_sum = 0.0
+        rtt_n = queue_n = retrans_sum = retrans_n = bytes_in = bytes_out = 0
+        for record, _ in batch:
+            who = record.closed_by
+            closed_by[who if who in closed_by else "reset"] += 1
+            if record.info_accept is not None:
+                accept = hot_fields(record.info_accept)
+                if accept[0] is not None:
+                    seconds = accept[0] / 1e6
+                    rtt_counts[bisect_left(rtt_bounds, seconds)] += 1
+                    rtt_sum += seconds
+                    rtt_n += 1
+                if accept[7] is not None:
+                    seconds = accept[7] / 1e3
+                    queue_counts[bisect_left(queue_bounds, seconds)] += 1
+                    queue_sum += seconds
+                    queue_n += 1
+            data_in, data_out, resent = record.data_bytes()
+            if resent is not None:
+                retrans_counts[bisect_left(retrans_bounds, resent)] += 1
+                retrans_sum += resent
+                retrans_n += 1
+            bytes_in += data_in or 0
+            bytes_out += data_out or 0
+        self.open_now -= len(batch)
+        rtt.sum += rtt_sum
+        rtt.count += rtt_n
+        queue.sum += queue_sum
+        queue.count += queue_n
+        retrans.sum += retrans_sum
+        retrans.count += retrans_n
+        self.bytes_in += bytes_in
+        self.bytes_out += bytes_out
 
     # --- across processes: the scoreboard holds each worker's numbers as one flat row -----
 

@@ -227,10 +227,8 @@ class Worker:
             finished.clear()
         closed = self.closed_records
         if closed:
-            lifecycle = self.lifecycle
-            batch = closed if limit is None else closed[:limit]
-            for record, log in batch:
-                lifecycle.closed(record, log)
+            batch = closed if limit is None or len(closed) <= limit else closed[:limit]
+            self.lifecycle.retire(batch)
             del closed[: len(batch)]
         if self.board is not None and self.stats is not None:
             self.board.publish(self.slot, self.stats)
@@ -249,7 +247,7 @@ class Worker:
                 self.fold_pending = True
                 self.loop.call_soon(self.fold_slice)
         elif self.stats is not None:
-            self.stats.connection_closed(conn.closed_by, None)
+            self.stats.connection_closed(conn.closed_by)
         if self.stopping and not self.connections and not self.stopped.done():
             self.stopped.set_result(None)
 

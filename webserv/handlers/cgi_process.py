@@ -29,9 +29,175 @@ from typing import Any
 from ..logs import error_log
 
 OUT_HIGH_WATER = 256 * 1024
+READ_SIZE = 64 * 1024  # one os.read of stdout or stderr
 STDERR_LINE_LIMIT = 4096
 EXIT_POLL = 0.05  # seconds between waitpid polls where there is no pidfd
 STDERR_GRACE = 1.0  # seconds stderr may stay open after the script exited
+
+
+# Python ignores these; a script gets their default action back (as Popen's restore_signals)
+_RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+_DUP2 = os.POSIX_SPAWN_DUP2
+
+
+class _Process:
+    """What spawning needs once per process: where to come back to after chdir, and /dev/null.
+
+    Made at the first spawn in a process (a worker, forked from the master), when the
+    descriptors it inherited at start-up (from whoever started webserv) are also made
+    close-on-exec: every other one webserv or uvloop opens is (PEP 446, libuv), so no script
+    sees a descriptor of the server's, as with close_fds.
+    """
+
+    __slots__ = ("pid", "home", "devnull")
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
+            fd = int(name)
+            if fd > 2:
+                try:
+                    os.set_inheritable(fd, False)
+                except OSError:
+                    pass  # the listing's own descriptor, closed by now
+        self.home = os.open(".", getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+
+_process: _Process | None = None
+
+
+def _this_process() -> _Process:
+    global _process
+    proc = _process
+    if proc is None or proc.pid != os.getpid():
+        proc = _process = _Process()
+    return proc
+
+
+def _start(argv: list[str], cwd: str, env: dict[bytes, bytes], fds: tuple[int, int, int]) -> int:
+    """posix_spawn ARGV in a session of its own in CWD, with FDS as its 0, 1, 2: its pid.
+
+    glibc's posix_spawn is clone(CLONE_VM | CLONE_VFORK) + exec and reports a failed exec
+    (ENOENT, EACCES, ENOEXEC) as OSError here. It has no chdir in Python 3.11, so the
+    worker steps into CWD for the call and back (nothing in the worker uses a relative path:
+    the config's are absolute, upload threads work from directory descriptors).
+    """
+    if _MODE != "posix":
+        return _start_other(argv, cwd, env, fds)
+    home = _this_process().home
+    os.chdir(cwd)
+    try:
+        return os.posix_spawn(
+            argv[0],
+            argv,
+            env,
+            file_actions=[(_DUP2, fds[0], 0), (_DUP2, fds[1], 1), (_DUP2, fds[2], 2)],
+            setsid=True,  # its own process group, which killpg ends as one
+            setsigdef=_RESTORED_SIGNALS,
+        )
+    finally:
+        os.fchdir(home)
+
+
+_MODE = os.environ.get("WEBSERV_CGI_SPAWN", "posix")  # TEMP experiment
+
+
+def _start_other(argv, cwd, env, fds):  # TEMP experiment
+    if _MODE == "popen":
+        p = subprocess.Popen(argv, bufsize=0, stdin=fds[0], stdout=fds[1], stderr=fds[2], cwd=cwd, env=env, start_new_session=True, close_fds=True)
+        p.returncode = 0
+        return p.pid
+    import _posixsubprocess
+    er, ew = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = _posixsubprocess.fork_exec(
+            argv, [os.fsencode(argv[0])], True, (ew,), cwd, [k + b"=" + v for k, v in env.items()],
+            fds[0], -1, -1, fds[1], -1, fds[2], er, ew, True, True, -1, None, None, None, -1, None, True)
+    finally:
+        os.close(ew)
+    try:
+        data = os.read(er, 50000)
+    finally:
+        os.close(er)
+    if data:
+        os.waitpid(pid, 0)
+        raise OSError(int(data.split(b":")[1], 16), "failed")
+    return pid
+
+
+class _FdFile:
+    """A pipe descriptor as the file object connect_write_pipe wants; uvloop closes the fd."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        pass  # libuv closed it with the transport
+
+
+class _Reader:
+    """The script's stdout or stderr: a non-blocking pipe, read when the loop sees it readable.
+
+    It has the part of a read transport's interface Child uses (pause_reading,
+    resume_reading, close, is_closing) at the cost of one add_reader; EOF, an error or
+    close() end in child.pipe_connection_lost, as a transport's connection_lost.
+    """
+
+    __slots__ = ("child", "which", "fd", "loop", "reading")
+
+    def __init__(self, loop: Any, child: Child, which: int, fd: int) -> None:
+        self.child, self.which, self.fd, self.loop = child, which, fd, loop
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
+        self.reading = True
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._end()
+            self.child.pipe_connection_lost(self.which, exc)
+            return
+        if data:
+            self.child.pipe_data_received(self.which, data)
+        else:
+            self._end()
+            self.child.pipe_connection_lost(self.which, None)
+
+    def _end(self) -> None:
+        fd = self.fd
+        if fd >= 0:
+            self.fd = -1
+            if self.reading:
+                self.loop.remove_reader(fd)
+            os.close(fd)
+
+    def pause_reading(self) -> None:
+        if self.reading and self.fd >= 0:
+            self.loop.remove_reader(self.fd)
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        if not self.reading and self.fd >= 0:
+            self.loop.add_reader(self.fd, self._readable)
+        self.reading = True
+
+    def is_closing(self) -> bool:
+        return self.fd < 0
+
+    def close(self) -> None:
+        """Stop reading and close; connection_lost is reported soon after, not from here."""
+        if self.fd >= 0:
+            self._end()
+            self.loop.call_soon(self.child.pipe_connection_lost, self.which, None)
 
 
 class Children:
@@ -83,7 +249,7 @@ class Children:
 
 
 class _Pipe(asyncio.Protocol):
-    """One of the script's pipes, as a loop transport's protocol: events go to the Child."""
+    """The script's stdin, as a loop transport's protocol: events go to the Child."""
 
     __slots__ = ("child", "fd")
 
@@ -111,7 +277,7 @@ class _Pipe(asyncio.Protocol):
 class Child:
     # fmt: off
     __slots__ = (
-        "label", "conn_id", "popen", "pid", "pipes", "pidfd", "out", "out_size",
+        "label", "conn_id", "pid", "pipes", "pidfd", "out", "out_size",
         "out_paused", "out_eof", "reader", "discarding", "stdin_lost", "stdin_paused",
         "stdin_waiter", "err_buf", "exited", "failure", "feeder", "killed", "timed_out",
         "timer", "reaping", "err_eof", "err_waiter", "children",
@@ -122,9 +288,8 @@ class Child:
         self.children = children
         self.label = label  # SCRIPT_NAME, for log lines
         self.conn_id = conn_id
-        self.popen: subprocess.Popen[bytes] | None = None
         self.pid = 0
-        self.pipes: dict[int, Any] = {}  # 0, 1, 2 → loop transport
+        self.pipes: dict[int, Any] = {}  # 0 → loop transport; 1, 2 → _Reader
         self.pidfd = -1
         self.out: list[bytes] = []
         self.out_size = 0
@@ -158,35 +323,45 @@ class Child:
         conn_id: int,
         timeout: float,
     ) -> Child:
-        """Start the script, to be killed `timeout` s from now; OSError if it cannot start."""
+        """Start the script, to be killed `timeout` s from now; OSError if it cannot start.
+
+        STDIN is subprocess.DEVNULL, subprocess.PIPE (fed by `feed`) or a descriptor.
+        """
         child = cls(children, label, conn_id)
         loop = asyncio.get_running_loop()
-        popen = subprocess.Popen(
-            argv,
-            bufsize=0,
-            stdin=stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,  # its own process group, which killpg ends as one
-            close_fds=True,
-        )
-        child.popen, child.pid = popen, popen.pid
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        in_r = in_w = -1
+        try:
+            if stdin == subprocess.PIPE:
+                in_r, in_w = os.pipe2(os.O_CLOEXEC)
+                script_in = in_r
+            elif stdin == subprocess.DEVNULL:
+                script_in = _this_process().devnull
+            else:
+                script_in = stdin  # a spooled body
+            child.pid = _start(argv, cwd, env, (script_in, out_w, err_w))
+        except BaseException:
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w, in_r):  # the script's own ends
+                if fd >= 0:
+                    os.close(fd)
         children.add(child)
         child._watch_exit(loop)
         child.timer = loop.call_later(timeout, child._timeout)
-        try:
-            for fd, pipe in ((1, popen.stdout), (2, popen.stderr)):
-                child.pipes[fd] = (
-                    await loop.connect_read_pipe(lambda f=fd: _Pipe(child, f), pipe)
-                )[0]
-            if popen.stdin is not None:
-                make = lambda: _Pipe(child, 0)  # noqa: E731
-                child.pipes[0] = (await loop.connect_write_pipe(make, popen.stdin))[0]
-        except BaseException:
-            child.kill("its pipes could not be set up")
-            raise
+        child.pipes[1] = _Reader(loop, child, 1, out_r)
+        child.pipes[2] = _Reader(loop, child, 2, err_r)
+        if in_w >= 0:
+            make = lambda: _Pipe(child, 0)  # noqa: E731
+            try:
+                child.pipes[0] = (await loop.connect_write_pipe(make, _FdFile(in_w)))[0]
+            except BaseException:
+                child.kill("its pipe could not be set up")  # (uvloop closed in_w)
+                raise
         return child
 
     # --- the event loop's side ---------------------------------------------------------
@@ -216,8 +391,6 @@ class Child:
             asyncio.get_running_loop().remove_reader(self.pidfd)
             os.close(self.pidfd)
             self.pidfd = -1
-        if self.popen is not None:
-            self.popen.returncode = code  # Popen would otherwise warn it was never waited for
         self.children.remove(self.pid)
         if not self.exited.done():
             self.exited.set_result(code)
@@ -376,7 +549,6 @@ class Child:
             feeder.cancel()
 
     def _close_pipes(self, abort: bool = False, fds: tuple[int, ...] = (0, 1, 2)) -> None:
-        popen = self.popen
         for fd in fds:
             transport = self.pipes.get(fd)
             if transport is not None:
@@ -384,11 +556,7 @@ class Child:
                     if abort and fd == 0:
                         transport.abort()  # what waits for the script's stdin is dropped
                     else:
-                        transport.close()  # (uvloop's read pipes have no abort)
-            elif popen is not None:
-                pipe = (popen.stdin, popen.stdout, popen.stderr)[fd]
-                if pipe is not None and not pipe.closed:
-                    pipe.close()  # not handed to the loop yet (spawn was interrupted)
+                        transport.close()
 
     async def _reap(self) -> None:
         """Wait for the exit (killed, or cgi_timeout kills it), then let go of everything."""

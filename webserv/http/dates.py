@@ -75,14 +75,18 @@ def _at(timestamp: float) -> tuple[str, str]:
 
 def time_local_at(timestamp: float) -> str:
     """$time_local of a moment (0: now); the current second costs nothing."""
-    if not timestamp or int(timestamp) == _cache_second:
+    if not timestamp:
         return time_local_now()
+    if int(timestamp) == _cache_second:
+        return _time_local  # (the hot case: a line of this second; no second clock read)
     return _at(timestamp)[0]
 
 
 def iso8601_at(timestamp: float) -> str:
-    if not timestamp or int(timestamp) == _cache_second:
+    if not timestamp:
         return iso8601_now()
+    if int(timestamp) == _cache_second:
+        return _iso8601
     return _at(timestamp)[1]
 
 

@@ -223,7 +223,7 @@ class Worker:
             for ex in finished:
                 record = ex.conn.record
                 if record is not None:
-                    record.request_done(ex, ex.t_done)
+                    record.request_done(ex)
             finished.clear()
         closed = self.closed_records
         if closed:

@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--duration 5] [--connections 50] [--repeat 1]
                              [--only webserv,nginx,...] [--scenario keepalive,close]
-                             [--size 1k,64k,1m] [--no-access-log]
+                             [--size 1k,64k,1m,10m] [--no-access-log]
                              [--webserv-conf-extra 'directive;'] [--variant NAME='directive;']
 
 Each server in turn is started pinned to one CPU, checked to serve the same bytes as the
@@ -54,7 +54,7 @@ from report import (  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SIZES = {"1k": 1024, "64k": 64 * 1024, "1m": 1024 * 1024}
+SIZES = {"1k": 1024, "64k": 64 * 1024, "1m": 1024 * 1024, "10m": 10 * 1024 * 1024}
 WARMUP_S = 1
 
 
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated servers (default all: {','.join(PEERS)})",
     )
     p.add_argument("--scenario", default="keepalive,close", help="keepalive,close (default both)")
-    p.add_argument("--size", default="1k", help="file sizes: 1k,64k,1m (default 1k)")
+    p.add_argument("--size", default="1k", help="file sizes: 1k,64k,1m,10m (default 1k)")
     p.add_argument(
         "--no-access-log",
         dest="access_log",

@@ -96,7 +96,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         self.queue: deque[Exchange] | tuple[()] = ()  # a deque once one waits (see wait)
         self.held: list[bytes] = []
         self.reading = IDLE
-        self.url: list[bytes] = []
+        self.url = b""  # the request target so far (llhttp may hand it over in pieces)
         self.header_size = 0  # bytes of the header section in progress (see reader.py)
         self.line_spaces = -1  # spaces in its request line so far; -1 once it is complete
         self.write_blocked = False

@@ -196,7 +196,7 @@ class RequestReader:
         ex = self.ex
         method = self.parser.get_method()
         ex.method = _METHODS.get(method) or method.decode("ascii", "replace")
-        ex.raw_target = b"".join(self.url)
+        ex.raw_target = self.url
         ex.version = f"HTTP/{version}"
         self.fail_parse(HttpError(505, f"HTTP/{version} is not supported", close=True))
 
@@ -272,13 +272,13 @@ class RequestReader:
         self.ex = Exchange(self, _now())
         self.requests += 1
         self.reading = HEADERS
-        self.url.clear()
+        self.url = b""
         if self.active is None:
             self.timeout_kind = "header"
             self.deadline = self.clock() + self.group.default.client_header_timeout
 
     def on_url(self, url: bytes) -> None:
-        self.url.append(url)
+        self.url = self.url + url if self.url else url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         size = len(name) + len(value)
@@ -312,10 +312,10 @@ class RequestReader:
                 ex.minor = 0
                 ex.version = "HTTP/1.0"
             elif not version.startswith("1."):
-                ex.raw_target = b"".join(self.url)  # for the log line
+                ex.raw_target = self.url  # for the log line
                 ex.version = f"HTTP/{version}"
                 raise HttpError(505, f"HTTP/{version} is not supported", close=True)
-        url = self.url[0] if len(self.url) == 1 else b"".join(self.url)
+        url = self.url
         if len(url) > self.group.default.header_line_limit:
             raise HttpError(414, "request line too long", close=True)
         ex.raw_target = url

@@ -2,7 +2,8 @@
 `listen ... reuseport` — kept from one generation to the next.
 
 Owns binding (with nginx's `bind() ... failed` wording), TCP_SAVE_SYN on the sockets whose
-servers record the lifecycle, and the reuseport groups. A reload asks `ListenSockets.bind` for
+servers record the lifecycle, TCP_DEFER_ACCEPT (`listen ... deferred`), and the reuseport
+groups. A reload asks `ListenSockets.bind` for
 the new configuration's sockets with the old ones at hand: an address both generations
 listen on keeps its sockets (never closed and re-bound, so nothing waiting in its accept
 queue is lost), new addresses are bound, and what only the old generation had is closed
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from . import tcpinfo
 from .config.model import Config, Listener
 from .config.values import ListenAddress
+from .logs import error_log
 
 BACKLOG = 511  # nginx's default on Linux
 MIGRATE_REQ = "/proc/sys/net/ipv4/tcp_migrate_req"
@@ -64,6 +66,19 @@ def open_socket(
         raise
     sock.setblocking(False)
     return sock
+
+
+def defer_accept(sock: socket.socket, seconds: float) -> bool:
+    """TCP_DEFER_ACCEPT for `seconds` (0: off), as nginx's `deferred`; False where the
+    system has no such option (the socket then accepts at once, as without it)."""
+    option = getattr(socket, "TCP_DEFER_ACCEPT", None)
+    if option is None:
+        return False
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, option, max(0, int(seconds)) if seconds else 0)
+    except OSError:
+        return False
+    return True
 
 
 class Bound:
@@ -116,6 +131,13 @@ class ListenSockets:
                 if listener.lifecycle or was:
                     for sock in socks:
                         tcpinfo.enable_save_syn(sock, listener.lifecycle)
+                if listener.deferred or previous is not None:  # (a reload may turn it off)
+                    for sock in socks:
+                        if not defer_accept(sock, listener.deferred) and listener.deferred:
+                            error_log.warn(
+                                f"listen {listener.address.display()} deferred: this system "
+                                "has no TCP_DEFER_ACCEPT; connections are accepted at once"
+                            )
                 new.by_key[key] = Bound(
                     listener.address, listener.reuseport, socks, listener.lifecycle
                 )

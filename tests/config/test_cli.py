@@ -175,8 +175,9 @@ def test_directives_prints_the_reference_table(conf):
         "| `root PATH;` | html | http, server, location | Files are looked up at PATH + URI. "
         "A relative PATH is relative to the config's folder. |"
     ) in rows
-    assert "| `listen [HOST:]PORT [default_server] [reuseport];` | *:80 | server | " in "\n".join(
-        rows
+    assert (
+        "| `listen [HOST:]PORT [default_server] [reuseport] [deferred];` | *:80 | server | "
+        in "\n".join(rows)
     )
     documented = {row.split("`")[1].split()[0].rstrip(";") for row in rows}
     assert documented >= {

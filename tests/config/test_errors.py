@@ -64,10 +64,10 @@ CASES = {
         3,
         'invalid number of arguments in "autoindex" directive',
     ),
-    "listen with three arguments": (
+    "listen with an unknown parameter": (
         "http {\n    server {\n        listen 8080 default_server x;\n    }\n}\n",
         3,
-        'invalid number of arguments in "listen" directive',
+        'invalid parameter "x"',  # nginx's words: listen takes any number of parameters
     ),
     "location without pattern": (
         "http {\n    server {\n        location {\n        }\n    }\n}\n",
@@ -236,7 +236,7 @@ CASES = {
     "missing semicolon before the next directive": (
         "http {\n    server {\n        listen 8080\n        root /srv;\n    }\n}\n",
         3,
-        'invalid number of arguments in "listen" directive',
+        'invalid parameter "root"',
     ),
     "missing semicolon at end of file": (
         "http {\n    server {\n    }\n}\nworker_processes 1\n",

@@ -181,15 +181,17 @@ def _listen(stmt: Statement, args: list[str]) -> ListenAddress:
     if isinstance(parsed, str):
         raise fail(stmt, f'{parsed} in "listen" directive')
     host, port, ipv6 = parsed
-    default_server = reuseport = False
+    default_server = reuseport = deferred = False
     for option in args[1:]:
         if option in ("default_server", "default"):
             default_server = True
         elif option == "reuseport":
             reuseport = True
+        elif option == "deferred":
+            deferred = True
         else:
             raise fail(stmt, f'invalid parameter "{option}"')
-    return ListenAddress(host, port, ipv6, default_server, reuseport)
+    return ListenAddress(host, port, ipv6, default_server, reuseport, deferred)
 
 
 def _server_name(stmt: Statement, args: list[str]) -> tuple[str, ...]:
@@ -409,15 +411,17 @@ directive(
     "listen",
     SERVER,
     1,
-    2,
+    ANY,  # as nginx: an unknown word is an "invalid parameter", however many there are
     _listen,
     multi=True,
-    syntax="listen [HOST:]PORT [default_server] [reuseport];",
+    syntax="listen [HOST:]PORT [default_server] [reuseport] [deferred];",
     default_text="*:80",
     doc="An address to accept connections on; IPv6 as `[::1]:8080`. "
     "The first server of an address, or the one marked `default_server`, answers requests "
     "whose Host matches no `server_name`. `reuseport`: one socket per worker "
-    "(`SO_REUSEPORT`), the kernel spreads connections among them.",
+    "(`SO_REUSEPORT`), the kernel spreads connections among them. `deferred`: the kernel "
+    "hands a connection over only once its first bytes have arrived (`TCP_DEFER_ACCEPT`, "
+    "for `client_header_timeout`), so one that never sends is never accepted.",
 )
 directive(
     "server_name",

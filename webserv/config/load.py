@@ -372,11 +372,20 @@ class _Loader:
                     if h and p == port and v6 == ipv6:
                         covered[(h, p)] = g
             reuseport = any(a.reuseport for _, a, _ in by_address[(host, port, ipv6)])
+            # as nginx: a connection waits for its first bytes up to client_header_timeout
+            deferred = max(
+                (
+                    s.client_header_timeout
+                    for s, a, _ in by_address[(host, port, ipv6)]
+                    if a.deferred
+                ),
+                default=0.0,
+            )
             lifecycle = any(
                 g.default.lifecycle or any(s.lifecycle for s in g.servers) for g in covered.values()
             )
             listeners.append(
-                Listener(group.address, covered, len(covered) > 1, reuseport, lifecycle)
+                Listener(group.address, covered, len(covered) > 1, reuseport, lifecycle, deferred)
             )
         return tuple(listeners)
 

@@ -104,6 +104,7 @@ class Listener:
     needs_local_address: bool  # True when groups differ by local address
     reuseport: bool = False  # one socket per worker (SO_REUSEPORT) instead of one shared
     lifecycle: bool = True  # a server behind it records the lifecycle: keep each SYN
+    deferred: float = 0.0  # seconds of TCP_DEFER_ACCEPT (listen ... deferred); 0: off
 
     @property
     def key(self) -> tuple[str, int, bool]:

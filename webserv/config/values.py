@@ -73,6 +73,7 @@ class ListenAddress:
     ipv6: bool
     default_server: bool = False
     reuseport: bool = False  # one socket per worker in an SO_REUSEPORT group
+    deferred: bool = False  # accepted once the first data arrives (TCP_DEFER_ACCEPT)
 
     @property
     def key(self) -> tuple[str, int]:

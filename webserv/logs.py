@@ -127,10 +127,17 @@ class AccessLog:
         self.late = getattr(render, "late_safe", False)  # may render at the next flush
 
     def log(self, exchange: Any) -> None:
+        """LogFile.defer or LogFile.write, inlined: this runs for every request."""
+        file = self.file
         if self.late:
-            self.file.defer(self.render, exchange)
+            file.buffer.append((self.render, exchange))
+            file.size += LINE_ESTIMATE
         else:
-            self.file.write(self.render(exchange))
+            line = self.render(exchange)
+            file.buffer.append(line)
+            file.size += len(line)
+        if file.size >= file.limit or file.timer is None:
+            file._arm()
 
 
 class ErrorLogFile:

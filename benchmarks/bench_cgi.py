@@ -14,8 +14,10 @@ the scripts run there too), checked to answer the script, warmed up for 1 s, mea
          start, so the server's own cost per request shows more
 
 Printed: req/s, the ratio webserv / lighttpd, latency p50/p99, and per request the CPU time
-of the server process itself (its overhead: spawning, pipes, HTTP) and of its reaped
-children (the scripts). Access logs are off in both. A server that is not installed is
+of the process that serves (its overhead: spawning, pipes, HTTP) and of its reaped children
+(the scripts), from /proc/PID/stat (utime + stime, cutime + cstime). For webserv that is
+its one worker, the master's child (the master only waits; its children are workers, whose
+CPU it counts only once they exit); lighttpd (`server.max-worker = 0`) is one process. Access logs are off in both. A server that is not installed is
 skipped with the command that installs it; without wrk nothing is measured. Helpers come
 from measure.py (process start/stop, pinning, wrk runs and their parsing).
 """
@@ -116,7 +118,7 @@ def _needs_nothing() -> str | None:
 SERVERS = [
     Peer(
         "webserv",
-        "python -m webserv, one process, cgi .py/.sh, access_log off",
+        "python -m webserv, worker_processes 1, cgi .py/.sh, access_log off",
         _needs_nothing,
         _webserv,
     ),
@@ -132,9 +134,46 @@ SERVERS = [
 # --- measuring -----------------------------------------------------------------------------
 
 
+FORKS_WORKER = {"webserv": True, "lighttpd": False}  # is the one serving process a child?
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: [0] is the state, [1] ppid, [11:15] the times."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def serving_pid(server, forks_worker: bool) -> int:
+    """The process that serves and reaps the scripts: webserv's one worker (the master's
+    child), or the server process itself. Called when no request is running, so a child of
+    lighttpd's (a script) is not mistaken for a worker."""
+    master = server.proc.pid
+    if not forks_worker:
+        return master
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        children = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    fields = _stat(int(entry))
+                except OSError:
+                    continue
+                if int(fields[1]) == master and fields[0] != "Z":
+                    children.append(int(entry))
+        if len(children) == 1:
+            return children[0]
+        if len(children) > 1:
+            raise ServerFailed(f"{len(children)} children of the master, expected one worker")
+        time.sleep(0.05)
+    raise ServerFailed("no worker process after 10 s")
+
+
 def cpu_times(pid: int) -> tuple[float, float]:
     """(own, reaped children's) CPU seconds of PID: utime+stime, cutime+cstime."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = _stat(pid)
+    except OSError:
+        raise ServerFailed(f"pid {pid} is gone (the worker died?)") from None
     tick = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
@@ -165,13 +204,14 @@ class Result:
     errors: str
 
 
-def measure(server, path: str, args, cpus) -> Result:
+def measure(server, pid: int, path: str, args, cpus) -> Result:
+    """wrk against path; CPU times of `pid`, the serving process (serving_pid)."""
     url = f"http://127.0.0.1:{server.port}{path}"
     wrk(url, "keepalive", args.connections, WARMUP_S, cpus[1])
-    own0, kids0 = cpu_times(server.proc.pid)
+    own0, kids0 = cpu_times(pid)
     cores0, t0 = core_times(list(cpus)), time.monotonic()
     r = wrk(url, "keepalive", args.connections, args.duration, cpus[1])
-    own1, kids1 = cpu_times(server.proc.pid)
+    own1, kids1 = cpu_times(pid)
     cores1, elapsed = core_times(list(cpus)), time.monotonic() - t0
     if server.proc.poll() is not None:
         raise ServerFailed(f"died during the run (status {server.proc.returncode})")
@@ -249,10 +289,12 @@ def main(argv: list[str] | None = None) -> int:
                 server = start(peer, ctx, server_cpu)
                 try:
                     wait_listening(server)
+                    pid = 0
                     for script in scripts:
                         path = "/cgi-bin/" + SCRIPTS[script][0]
                         check(server.port, path)
-                        r = measure(server, path, args, (server_cpu, client_cpu))
+                        pid = pid or serving_pid(server, FORKS_WORKER[peer.name])
+                        r = measure(server, pid, path, args, (server_cpu, client_cpu))
                         best = results.get((peer.name, script))
                         if best is None or (r.rps or 0) > (best.rps or 0):
                             results[(peer.name, script)] = r

@@ -1,12 +1,15 @@
 """One running CGI script: its pipes driven by the event loop, its process group, its reaping.
 
-The script is started with subprocess.Popen, which on Linux uses vfork + exec: the cost does
-not grow with the server's memory. (uvloop's own subprocess_exec forks the whole process and
-runs Python's after-fork hooks in the child: measured 1.3 ms of server CPU and 2 ms of child
-CPU per spawn, against 0.18 ms and 0.5 ms.) The parent waits only for the exec itself. From
-then on everything is the event loop's: the pipes are loop transports, and the exit is
-watched with a pidfd (Linux ≥ 5.3; elsewhere a 50 ms waitpid poll) and reaped here with
-waitpid, so no zombie is left behind.
+The script is started with os.posix_spawn: glibc's clone(CLONE_VM | CLONE_VFORK) + exec,
+so the cost does not grow with the server's memory, and a failed exec is an OSError here.
+Its pipes are made with pipe2(O_CLOEXEC) and put in place with dup2 file actions; the
+worker keeps one /dev/null for stdin. (subprocess.Popen, vfork too, cost about 50 µs more of
+server CPU per spawn in its Python-level setup; uvloop's subprocess_exec forks the whole
+process and runs Python's after-fork hooks in the child: 1.3 ms of server CPU and 2 ms of
+child CPU per spawn.) The parent waits only for the exec itself. From then on everything is
+the event loop's: stdout and stderr are loop readers, stdin (with a body) a loop transport,
+and the exit is watched with a pidfd (Linux ≥ 5.3; elsewhere a 50 ms waitpid poll) and
+reaped here with waitpid, so no zombie is left behind.
 
 The script runs in a session (and process group) of its own, so everything it forks can be
 killed as one (`killpg`). Its stdout is buffered here up to OUT_HIGH_WATER, then the pipe is
@@ -83,8 +86,6 @@ def _start(argv: list[str], cwd: str, env: dict[bytes, bytes], fds: tuple[int, i
     worker steps into CWD for the call and back (nothing in the worker uses a relative path:
     the config's are absolute, upload threads work from directory descriptors).
     """
-    if _MODE != "posix":
-        return _start_other(argv, cwd, env, fds)
     home = _this_process().home
     os.chdir(cwd)
     try:
@@ -98,32 +99,6 @@ def _start(argv: list[str], cwd: str, env: dict[bytes, bytes], fds: tuple[int, i
         )
     finally:
         os.fchdir(home)
-
-
-_MODE = os.environ.get("WEBSERV_CGI_SPAWN", "posix")  # TEMP experiment
-
-
-def _start_other(argv, cwd, env, fds):  # TEMP experiment
-    if _MODE == "popen":
-        p = subprocess.Popen(argv, bufsize=0, stdin=fds[0], stdout=fds[1], stderr=fds[2], cwd=cwd, env=env, start_new_session=True, close_fds=True)
-        p.returncode = 0
-        return p.pid
-    import _posixsubprocess
-    er, ew = os.pipe2(os.O_CLOEXEC)
-    try:
-        pid = _posixsubprocess.fork_exec(
-            argv, [os.fsencode(argv[0])], True, (ew,), cwd, [k + b"=" + v for k, v in env.items()],
-            fds[0], -1, -1, fds[1], -1, fds[2], er, ew, True, True, -1, None, None, None, -1, None, True)
-    finally:
-        os.close(ew)
-    try:
-        data = os.read(er, 50000)
-    finally:
-        os.close(er)
-    if data:
-        os.waitpid(pid, 0)
-        raise OSError(int(data.split(b":")[1], 16), "failed")
-    return pid
 
 
 class _FdFile:
@@ -145,13 +120,14 @@ class _Reader:
     """The script's stdout or stderr: a non-blocking pipe, read when the loop sees it readable.
 
     It has the part of a read transport's interface Child uses (pause_reading,
-    resume_reading, close, is_closing) at the cost of one add_reader; EOF, an error or
-    close() end in child.pipe_connection_lost, as a transport's connection_lost.
+    resume_reading, close, is_closing), for one add_reader and no await (connect_read_pipe
+    waits a loop turn for connection_made); EOF, an error or close() end in
+    child.pipe_connection_lost, as a transport's connection_lost.
     """
 
     __slots__ = ("child", "which", "fd", "loop", "reading")
 
-    def __init__(self, loop: Any, child: Child, which: int, fd: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, child: Child, which: int, fd: int) -> None:
         self.child, self.which, self.fd, self.loop = child, which, fd, loop
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._readable)

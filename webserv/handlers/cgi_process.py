@@ -30,150 +30,12 @@ import subprocess
 from typing import Any
 
 from ..logs import error_log
+from .cgi_spawn import FdFile, PipeReader, spawn, spawn_state
 
 OUT_HIGH_WATER = 256 * 1024
-READ_SIZE = 64 * 1024  # one os.read of stdout or stderr
 STDERR_LINE_LIMIT = 4096
 EXIT_POLL = 0.05  # seconds between waitpid polls where there is no pidfd
 STDERR_GRACE = 1.0  # seconds stderr may stay open after the script exited
-
-
-# Python ignores these; a script gets their default action back (as Popen's restore_signals)
-_RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
-_DUP2 = os.POSIX_SPAWN_DUP2
-
-
-class _Process:
-    """What spawning needs once per process: where to come back to after chdir, and /dev/null.
-
-    Made at the first spawn in a process (a worker, forked from the master), when the
-    descriptors it inherited at start-up (from whoever started webserv) are also made
-    close-on-exec: every other one webserv or uvloop opens is (PEP 446, libuv), so no script
-    sees a descriptor of the server's, as with close_fds.
-    """
-
-    __slots__ = ("pid", "home", "devnull")
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
-            fd = int(name)
-            if fd > 2:
-                try:
-                    os.set_inheritable(fd, False)
-                except OSError:
-                    pass  # the listing's own descriptor, closed by now
-        self.home = os.open(".", getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC)
-        self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-
-
-_process: _Process | None = None
-
-
-def _this_process() -> _Process:
-    global _process
-    proc = _process
-    if proc is None or proc.pid != os.getpid():
-        proc = _process = _Process()
-    return proc
-
-
-def _start(argv: list[str], cwd: str, env: dict[bytes, bytes], fds: tuple[int, int, int]) -> int:
-    """posix_spawn ARGV in a session of its own in CWD, with FDS as its 0, 1, 2: its pid.
-
-    glibc's posix_spawn is clone(CLONE_VM | CLONE_VFORK) + exec and reports a failed exec
-    (ENOENT, EACCES, ENOEXEC) as OSError here. It has no chdir in Python 3.11, so the
-    worker steps into CWD for the call and back (nothing in the worker uses a relative path:
-    the config's are absolute, upload threads work from directory descriptors).
-    """
-    home = _this_process().home
-    os.chdir(cwd)
-    try:
-        return os.posix_spawn(
-            argv[0],
-            argv,
-            env,
-            file_actions=[(_DUP2, fds[0], 0), (_DUP2, fds[1], 1), (_DUP2, fds[2], 2)],
-            setsid=True,  # its own process group, which killpg ends as one
-            setsigdef=_RESTORED_SIGNALS,
-        )
-    finally:
-        os.fchdir(home)
-
-
-class _FdFile:
-    """A pipe descriptor as the file object connect_write_pipe wants; uvloop closes the fd."""
-
-    __slots__ = ("fd",)
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def close(self) -> None:
-        pass  # libuv closed it with the transport
-
-
-class _Reader:
-    """The script's stdout or stderr: a non-blocking pipe, read when the loop sees it readable.
-
-    It has the part of a read transport's interface Child uses (pause_reading,
-    resume_reading, close, is_closing), for one add_reader and no await (connect_read_pipe
-    waits a loop turn for connection_made); EOF, an error or close() end in
-    child.pipe_connection_lost, as a transport's connection_lost.
-    """
-
-    __slots__ = ("child", "which", "fd", "loop", "reading")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, child: Child, which: int, fd: int) -> None:
-        self.child, self.which, self.fd, self.loop = child, which, fd, loop
-        os.set_blocking(fd, False)
-        loop.add_reader(fd, self._readable)
-        self.reading = True
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.fd, READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._end()
-            self.child.pipe_connection_lost(self.which, exc)
-            return
-        if data:
-            self.child.pipe_data_received(self.which, data)
-        else:
-            self._end()
-            self.child.pipe_connection_lost(self.which, None)
-
-    def _end(self) -> None:
-        fd = self.fd
-        if fd >= 0:
-            self.fd = -1
-            if self.reading:
-                self.loop.remove_reader(fd)
-            os.close(fd)
-
-    def pause_reading(self) -> None:
-        if self.reading and self.fd >= 0:
-            self.loop.remove_reader(self.fd)
-        self.reading = False
-
-    def resume_reading(self) -> None:
-        if not self.reading and self.fd >= 0:
-            self.loop.add_reader(self.fd, self._readable)
-        self.reading = True
-
-    def is_closing(self) -> bool:
-        return self.fd < 0
-
-    def close(self) -> None:
-        """Stop reading and close; connection_lost is reported soon after, not from here."""
-        if self.fd >= 0:
-            self._end()
-            self.loop.call_soon(self.child.pipe_connection_lost, self.which, None)
 
 
 class Children:
@@ -265,7 +127,7 @@ class Child:
         self.label = label  # SCRIPT_NAME, for log lines
         self.conn_id = conn_id
         self.pid = 0
-        self.pipes: dict[int, Any] = {}  # 0 → loop transport; 1, 2 → _Reader
+        self.pipes: dict[int, Any] = {}  # 0 → loop transport; 1, 2 → PipeReader
         self.pidfd = -1
         self.out: list[bytes] = []
         self.out_size = 0
@@ -313,10 +175,10 @@ class Child:
                 in_r, in_w = os.pipe2(os.O_CLOEXEC)
                 script_in = in_r
             elif stdin == subprocess.DEVNULL:
-                script_in = _this_process().devnull
+                script_in = spawn_state().devnull
             else:
                 script_in = stdin  # a spooled body
-            child.pid = _start(argv, cwd, env, (script_in, out_w, err_w))
+            child.pid = spawn(argv, cwd, env, (script_in, out_w, err_w))
         except BaseException:
             for fd in (out_r, err_r, in_w):
                 if fd >= 0:
@@ -329,12 +191,12 @@ class Child:
         children.add(child)
         child._watch_exit(loop)
         child.timer = loop.call_later(timeout, child._timeout)
-        child.pipes[1] = _Reader(loop, child, 1, out_r)
-        child.pipes[2] = _Reader(loop, child, 2, err_r)
+        child.pipes[1] = PipeReader(loop, child, 1, out_r)
+        child.pipes[2] = PipeReader(loop, child, 2, err_r)
         if in_w >= 0:
             make = lambda: _Pipe(child, 0)  # noqa: E731
             try:
-                child.pipes[0] = (await loop.connect_write_pipe(make, _FdFile(in_w)))[0]
+                child.pipes[0] = (await loop.connect_write_pipe(make, FdFile(in_w)))[0]
             except BaseException:
                 child.kill("its pipe could not be set up")  # (uvloop closed in_w)
                 raise

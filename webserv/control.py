@@ -13,10 +13,11 @@ Never touches an HTTP connection.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 from typing import Any
+
+import orjson
 
 from .logs import error_log
 
@@ -60,7 +61,7 @@ class ControlServer:
             words = line.split()
             if words[:1] == [b"snapshot"]:
                 limit = int(words[1]) if len(words) > 1 and words[1].isdigit() else None
-                writer.write(json.dumps(snapshot(self.worker, limit)).encode())
+                writer.write(orjson.dumps(snapshot(self.worker, limit)))
                 await writer.drain()
         except (OSError, TimeoutError, ValueError):
             pass
@@ -104,7 +105,7 @@ async def _ask(master: int, pid: int, limit: int | None) -> Any:
     try:
         writer.write(b"snapshot %d\n" % (limit or 0))
         data = await asyncio.wait_for(reader.read(MAX_ANSWER), ASK_TIMEOUT)
-        return json.loads(data) if data else None
+        return orjson.loads(data) if data else None
     except (OSError, TimeoutError, ValueError):
         return None
     finally:

@@ -8,13 +8,13 @@ the other workers' connections asked over the control channel (control.py).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Awaitable
 from functools import cache
 from urllib.parse import parse_qs
 
+import orjson
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from .. import __version__, control
@@ -112,7 +112,7 @@ def _worker_json(pid: int, ordinal: int, state: str, stats: Stats | None, w=None
 
 
 def _json(data: dict) -> Response:
-    body = json.dumps(data, separators=(",", ":")).encode()
+    body = orjson.dumps(data)  # (every recent record: ~10× faster than json.dumps)
     return Response(200, b"Content-Type: application/json\r\n" + NO_STORE, body)
 
 

@@ -149,15 +149,19 @@ class Record:
         return tcpinfo.hot_fields(self.info_accept)[7] if self.info_accept else None
 
     def to_json(self, live: Any = None) -> dict[str, Any]:
-        """Everything about the connection, decoded; `live` is the open connection, if any."""
+        """Everything about the connection, decoded; `live` is the open connection, if any.
+
+        Called for every record the lifecycle log writes and the status page shows, so only
+        the TCP_INFO shown whole (the latest) is decoded whole: the handshake's few fields
+        come from one unpack of the accept-time buffer."""
         syn = self.syn_info()
-        accept = tcpinfo.decode_tcp_info(self.info_accept) if self.info_accept else None
         info_now = self.info_close
         if live is not None:
             info_now = tcpinfo.read_tcp_info(live) or info_now
         close = tcpinfo.decode_tcp_info(info_now) if info_now else None
         t0 = self.accepted
-        requests = [_request_json(entry, t0) for entry in self.kept_requests()]
+        closed = self.closed
+        peer_fin = self.peer_fin
         return {
             "id": self.id,
             "open": live is not None,
@@ -168,26 +172,26 @@ class Record:
                 "addr": syn["dst"] if syn else None,
                 "port": syn["dst_port"] if syn else self.listen_port,
             },
-            "accepted_at": self.accepted,
-            "closed_at": self.closed or None,
-            "duration_ms": _ms(self.closed - self.accepted) if self.closed else None,
+            "accepted_at": t0,
+            "closed_at": closed or None,
+            "duration_ms": _ms(closed - t0) if closed else None,
             "syn": _syn_json(syn),
-            "handshake": _handshake_json(accept),
-            "requests": requests,
+            "handshake": _handshake_json(self.info_accept),
+            "requests": [_request_json(entry, t0) for entry in self.kept_requests()],
             "request_count": self.request_count,
             "requests_sampled": None
             if self.request_count <= SAMPLE_AFTER
             else {"after": SAMPLE_AFTER, "every": SAMPLE_EVERY, "last": True},
             "close": None
-            if not self.closed
+            if not closed
             else {
                 "closed_by": self.closed_by,
                 "reason": self.close_reason,
-                "client_fin_received": self.peer_fin,
+                "client_fin_received": peer_fin,
                 "server_sent_reset": self.reset_sent,
             },
             "tcp_info": close,
-            "sequence": _sequence_json(syn, close, self.peer_fin, self.bytes_out),
+            "sequence": _sequence_json(syn, close, peer_fin, self.bytes_out),
         }
 
 
@@ -214,6 +218,7 @@ def _data_bytes(
 # version, bytes in and out, its number on the connection (1, 2, ...); the method and the
 # target follow as "METHOD target"
 _ENTRY = struct.Struct("=5dHBqqI")
+_VERSIONS = tuple(f"HTTP/1.{minor}" for minor in range(256))  # the minor version is a byte
 
 
 def _entry(ex: Any, number: int) -> bytes:
@@ -230,16 +235,17 @@ def _request_json(entry: bytes, t0: float) -> dict[str, Any]:
     begin, headers, body, response, done, status, minor, bytes_in, bytes_out, number = (
         _ENTRY.unpack_from(entry)
     )
-    method, _, target = entry[_ENTRY.size :].partition(b" ")
+    # latin-1 maps each byte to one character: decoding the whole tail once splits the same
+    method, _, target = entry[_ENTRY.size :].decode("latin-1").partition(" ")
     # a stage that took no timestamp of its own happened with the one before it
     headers = headers or begin
     body = body or headers
     response = response or body
     return {
         "n": number,
-        "method": method.decode("latin-1"),
-        "target": target.decode("latin-1"),
-        "version": f"HTTP/1.{minor}",
+        "method": method,
+        "target": target,
+        "version": _VERSIONS[minor],
         "status": status,
         "t_begin_ms": _ms(begin - t0),
         "t_headers_ms": _ms(headers - t0),
@@ -251,32 +257,50 @@ def _request_json(entry: bytes, t0: float) -> dict[str, Any]:
     }
 
 
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 3)
+# Below this, doubles hold every half-integer exactly (and every integer).
+_EXACT = 2.0**52
+
+
+def _ms(seconds: float) -> float:
+    """round(seconds * 1000, 3), bit for bit, at a third of its cost: round(x, 3) converts to
+    decimal and back. Multiplying by 1000 again rounds to the nearest double, which can land
+    on a half-integer but never carry a value across one (below _EXACT they are doubles), so
+    unless it lands on one, rounding it to an int gives the thousandths that exact decimal
+    rounding gives, and dividing that (exact) int by 1000, correctly rounded, the double that
+    reading them back gives. Halves, zero (whose sign round keeps), huge values, inf and nan
+    are left to round itself."""
+    ms = seconds * 1000
+    us = ms * 1000
+    k = round(us) if -_EXACT < us < _EXACT else 0
+    if k and abs(us - k) != 0.5:
+        return k / 1000
+    return round(ms, 3)
 
 
 def _syn_json(syn: dict[str, Any] | None) -> dict[str, Any] | None:
     if syn is None:
         return None
-    out = dict(syn)
-    out["options_text"] = tcpinfo.options_text(syn)
-    return out
+    return {**syn, "options_text": tcpinfo.options_text(syn)}
 
 
-def _handshake_json(info: dict[str, Any] | None) -> dict[str, Any] | None:
-    if info is None:
+def _handshake_json(raw: bytes | None) -> dict[str, Any] | None:
+    """The accept-time TCP_INFO's handshake numbers (last_ack_recv: ms in the accept queue)."""
+    if not raw:
         return None
+    rtt, rttvar, snd_mss, rcv_mss, advmss, snd_wscale, rcv_wscale, options, queue_ms, state = (
+        tcpinfo.handshake_fields(raw)
+    )
     return {
-        "rtt_us": info["rtt"],
-        "rttvar_us": info["rttvar"],
-        "snd_mss": info["snd_mss"],
-        "rcv_mss": info["rcv_mss"],
-        "advmss": info["advmss"],
-        "snd_wscale": info["snd_wscale"],
-        "rcv_wscale": info["rcv_wscale"],
-        "options": info["options_names"],
-        "accept_queue_ms": info["last_ack_recv"],
-        "state": info["state_name"],
+        "rtt_us": rtt,
+        "rttvar_us": rttvar,
+        "snd_mss": snd_mss,
+        "rcv_mss": rcv_mss,
+        "advmss": advmss,
+        "snd_wscale": snd_wscale,
+        "rcv_wscale": rcv_wscale,
+        "options": options,
+        "accept_queue_ms": queue_ms,
+        "state": state,
     }
 
 
@@ -287,8 +311,10 @@ def _sequence_json(
     relative to its own ISN y, which an unprivileged socket cannot read."""
     if info:
         fin = fin or info["state"] in _PEER_FIN_STATES  # an open, half-closed connection
-        fields = ("bytes_received", "bytes_acked", "bytes_sent", "bytes_retrans")
-        data_in, acked = _data_bytes(*(info[f] for f in fields), fin)
+        data_in, acked = _data_bytes(
+            info["bytes_received"], info["bytes_acked"], info["bytes_sent"],
+            info["bytes_retrans"], fin,
+        )  # fmt: skip
     else:
         data_in = acked = None
     out: dict[str, Any] = {
@@ -298,7 +324,7 @@ def _sequence_json(
         "server_data_bytes_acked": acked,
         "server_data_bytes_sent": sent,  # by webserv's own count: what its FIN follows
     }
-    if syn and data_in is not None:
+    if syn and syn["isn"] is not None and data_in is not None:  # (a SYN cut before its ISN)
         isn = syn["isn"]
         out["client_first_seq"] = (isn + 1) % 2**32
         out["client_next_seq"] = (isn + 1 + data_in) % 2**32

@@ -226,6 +226,33 @@ def close_fields(raw: bytes | None) -> tuple[int | None, ...]:
     return tuple(d[n] for n in CLOSE_FIELDS)
 
 
+# What the handshake summary needs, in one unpack: state, options, the wscale byte, snd_mss,
+# rcv_mss, last_ack_recv, rtt, rttvar, advmss (offsets checked against the full decode in tests)
+_HANDSHAKE = struct.Struct("=B4xBB9xII32xI8xII8xI")
+HANDSHAKE_FIELDS: tuple[str, ...] = (
+    "rtt", "rttvar", "snd_mss", "rcv_mss", "advmss", "snd_wscale", "rcv_wscale",
+    "options_names", "last_ack_recv", "state_name",
+)  # fmt: skip
+_WSCALES = tuple((d["snd_wscale"], d["rcv_wscale"]) for d in map(_SPLIT["_wscale"], range(256)))
+
+
+def handshake_fields(raw: bytes | None) -> tuple[Any, ...]:
+    """HANDSHAKE_FIELDS of a TCP_INFO buffer, as decode_tcp_info gives them (options_names a
+    new list) without building its dict; None for fields the buffer doesn't cover."""
+    if raw is not None and len(raw) >= _HANDSHAKE.size:
+        state, options, wscale, snd_mss, rcv_mss, ack_recv, rtt, rttvar, advmss = (
+            _HANDSHAKE.unpack_from(raw)
+        )
+        snd_wscale, rcv_wscale = _WSCALES[wscale]
+        names = list(_OPTION_NAMES[options])
+        return (
+            rtt, rttvar, snd_mss, rcv_mss, advmss, snd_wscale, rcv_wscale, names, ack_recv,
+            _STATE_NAME[state],
+        )  # fmt: skip
+    d = decode_tcp_info(raw)
+    return tuple(d[n] for n in HANDSHAKE_FIELDS)
+
+
 def read_tcp_info(sock: _HasSockopt) -> bytes | None:
     """getsockopt(TCP_INFO) on a socket.socket or uvloop PseudoSocket; None if unavailable."""
     if TCP_INFO is None:

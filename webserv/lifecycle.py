@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from . import tcpinfo
+from . import synprint, tcpinfo
 from .logs import LogFile
 
 # per connection: a long keep-alive connection keeps its last ones (and counts them all)
@@ -280,7 +280,13 @@ def _ms(seconds: float) -> float:
 def _syn_json(syn: dict[str, Any] | None) -> dict[str, Any] | None:
     if syn is None:
         return None
-    return {**syn, "options_text": tcpinfo.options_text(syn)}
+    return {
+        **syn,
+        "options_text": tcpinfo.options_text(syn),
+        "ja4t": synprint.ja4t(syn),
+        "signature": synprint.signature(syn),
+        "os_family": synprint.os_family(syn),
+    }
 
 
 def _handshake_json(raw: bytes | None) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from . import tcpinfo
+from . import synprint, tcpinfo
 
 RTT_BUCKETS = (
     0.0001,
@@ -88,7 +88,9 @@ class Histogram:
 
 HISTOGRAMS = ("handshake_rtt", "accept_queue", "request_duration", "retransmits")
 _BOUNDS = (RTT_BUCKETS, QUEUE_BUCKETS, DURATION_BUCKETS, RETRANS_BUCKETS)
-_COUNTERS = 13  # accepted, open, closed_by × 3, requests by class × 6, bytes in and out
+OS_FAMILIES = synprint.FAMILIES  # a fixed set: a fixed number of columns in the flat row
+# accepted, open, closed_by × 3, requests by class × 6, bytes in and out, connections by OS
+_COUNTERS = 13 + len(OS_FAMILIES)
 # one worker's numbers as a flat row of floats (exact up to 2**53), the scoreboard's layout
 FLAT_SIZE = _COUNTERS + sum(len(b) + 3 for b in _BOUNDS) + 2 * RATE_WINDOW
 
@@ -100,6 +102,7 @@ class Stats:
         self.requests = [0] * 6  # by status class: index 1..5
         self.bytes_in = 0
         self.bytes_out = 0
+        self.by_os = dict.fromkeys(OS_FAMILIES, 0)  # connections closed, by OS family guessed
         self.handshake_rtt = Histogram(RTT_BUCKETS)
         self.accept_queue = Histogram(QUEUE_BUCKETS)
         self.request_duration = Histogram(DURATION_BUCKETS)
@@ -147,11 +150,13 @@ class Stats:
         queue_bounds, queue_counts = queue.bounds, queue.counts
         retrans_bounds, retrans_counts = retrans.bounds, retrans.counts
         hot_fields = tcpinfo.hot_fields
+        by_os, os_family = self.by_os, synprint.os_family_raw  # memoised by the SYN's bytes
         rtt_sum = queue_sum = 0.0
         rtt_n = queue_n = retrans_sum = retrans_n = bytes_in = bytes_out = 0
         for record, _ in batch:
             who = record.closed_by
             closed_by[who if who in closed_by else "reset"] += 1
+            by_os[os_family(record.syn)] += 1
             if record.info_accept is not None:
                 accept = hot_fields(record.info_accept)
                 if accept[0] is not None:
@@ -186,6 +191,7 @@ class Stats:
     def flat(self) -> list[float]:
         out = [self.accepted, self.open_now, *self.closed_by.values(), *self.requests]
         out += (self.bytes_in, self.bytes_out)
+        out += self.by_os.values()
         for name in HISTOGRAMS:
             hist = getattr(self, name)
             out += hist.counts
@@ -207,6 +213,8 @@ class Stats:
             self.requests[i] += int(row[5 + i])
         self.bytes_in += int(row[11])
         self.bytes_out += int(row[12])
+        for i, key in enumerate(self.by_os):
+            self.by_os[key] += int(row[13 + i])
         pos = _COUNTERS
         for name in HISTOGRAMS:
             hist = getattr(self, name)
@@ -240,12 +248,20 @@ class Stats:
             "requests_by_class": {f"{i}xx": self.requests[i] for i in range(1, 6)},
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
+            "connections_by_os": self.by_os,
             "handshake_rtt_seconds": self.handshake_rtt.to_json(),
             "accept_queue_seconds": self.accept_queue.to_json(),
             "request_duration_seconds": self.request_duration.to_json(),
             "retransmits_per_connection": self.retransmits.to_json(),
             "connections_per_second": self.connections_per_second(),
         }
+
+
+def _by_label(name: str, doc: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for value, n in counts.items():
+        family.add_metric([value], n)
+    return family
 
 
 class StatsCollector(Collector):
@@ -265,14 +281,18 @@ class StatsCollector(Collector):
         accepted = CounterMetricFamily("webserv_connections_accepted", "TCP connections accepted")
         accepted.add_metric([], s.accepted)
         yield accepted
-        closed = CounterMetricFamily(
+        yield _by_label(
             "webserv_connections_closed",
             "TCP connections closed, by who closed first",
-            labels=["closed_by"],
+            "closed_by",
+            s.closed_by,
         )
-        for by, n in s.closed_by.items():
-            closed.add_metric([by], n)
-        yield closed
+        yield _by_label(
+            "webserv_connections_by_os",
+            "TCP connections closed, by the OS family guessed from the client's SYN",
+            "os_family",
+            s.by_os,
+        )
         gauge = GaugeMetricFamily("webserv_connections_open", "TCP connections open now")
         gauge.add_metric([], s.open_now)
         yield gauge

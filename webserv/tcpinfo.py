@@ -305,6 +305,10 @@ class SynOptions(TypedDict):
     fastopen: bool
     fastopen_cookie: str | None  # hex; None for a cookie request or no TFO
     option_kinds: list[str]  # tcpdump's names, wire order
+    # the option kinds as numbers, wire order: EOL (0) and every byte after it (the padding)
+    # included, as JA4T lists them; a malformed option ends the list (and sets malformed)
+    kinds: list[int]
+    malformed: bool
 
 
 class SynInfo(TypedDict):
@@ -318,6 +322,18 @@ class SynInfo(TypedDict):
     window: int | None  # as sent: SYN windows are never scaled
     flags: list[str]
     options: SynOptions
+    # the rest of the headers, for fingerprints (webserv/synprint.py): IPv4's ID, DF and
+    # must-be-zero flag bits and option bytes; IPv6's flow label; both's ECN bits; the TCP
+    # ACK number and urgent pointer a SYN should leave at 0; bytes of data the SYN carried
+    ip_id: int | None
+    df: bool
+    ip_mbz: bool
+    ip_options_len: int
+    flow_label: int | None
+    ip_ecn: int
+    ack: int | None
+    urgent_ptr: int | None
+    payload_len: int | None
 
 
 _TCP_FLAGS = (
@@ -365,18 +381,22 @@ def _ip_header(raw: bytes) -> tuple[int, int, str, str, int, int] | None:
 
 
 def _parse_options(opts: bytes, out: SynOptions) -> None:
-    kinds, i, end = out["option_kinds"], 0, len(opts)
+    kinds, numbers, i, end = out["option_kinds"], out["kinds"], 0, len(opts)
     while i < end:
         kind = opts[i]
         if kind == 1:
             kinds.append("nop")
+            numbers.append(1)
             i += 1
             continue
         if kind == 0:
             kinds.append("eol")
+            numbers.extend(opts[i:])  # the EOL and the padding after it
             return
         if i + 1 >= end or opts[i + 1] < 2 or i + opts[i + 1] > end:
+            out["malformed"] = True
             return  # truncated or lying length byte: the rest can't be trusted
+        numbers.append(kind)
         olen = opts[i + 1]
         body = opts[i + 2 : i + olen]
         name = _OPT_NAMES.get(kind, f"unknown-{kind}")
@@ -420,13 +440,27 @@ def _decode_syn(raw: bytes) -> SynInfo | None:
     options: SynOptions = {
         "mss": None, "wscale": None, "sack_perm": False, "timestamps": False,
         "tsval": None, "tsecr": None, "fastopen": False, "fastopen_cookie": None,
-        "option_kinds": [],
+        "option_kinds": [], "kinds": [], "malformed": False,
     }  # fmt: skip
     info: SynInfo = {
         "ip_version": version, "ttl": ttl, "src": src, "dst": dst,
         "src_port": None, "dst_port": None, "isn": None, "window": None,
         "flags": [], "options": options,
+        "ip_id": None, "df": False, "ip_mbz": False, "ip_options_len": 0, "flow_label": None,
+        "ip_ecn": 0, "ack": None, "urgent_ptr": None, "payload_len": None,
     }  # fmt: skip
+    if version == 4:
+        info["ip_id"] = _BE16.unpack_from(raw, 4)[0]
+        info["df"] = bool(raw[6] & 0x40)
+        info["ip_mbz"] = bool(raw[6] & 0x80)
+        info["ip_options_len"] = off - 20
+        info["ip_ecn"] = raw[1] & 0x03
+        total = _BE16.unpack_from(raw, 2)[0]
+    else:
+        word = _BE32.unpack_from(raw)[0]
+        info["flow_label"] = word & 0xFFFFF
+        info["ip_ecn"] = (word >> 20) & 0x03
+        total = 40 + _BE16.unpack_from(raw, 4)[0]
     n = len(tcp)
     if n >= 4:
         info["src_port"], info["dst_port"] = _PORTS.unpack_from(tcp)
@@ -438,8 +472,14 @@ def _decode_syn(raw: bytes) -> SynInfo | None:
             info["flags"].append("AE")
     if n >= 16:
         info["window"] = _BE16.unpack_from(tcp, 14)[0]
+    if n >= 12:
+        info["ack"] = _BE32.unpack_from(tcp, 8)[0]
     if n >= 20:
-        _parse_options(tcp[20 : (tcp[12] >> 4) * 4], options)
+        info["urgent_ptr"] = _BE16.unpack_from(tcp, 18)[0]
+        doff = (tcp[12] >> 4) * 4
+        _parse_options(tcp[20:doff], options)
+        if proto == 6 and total >= off + doff:
+            info["payload_len"] = total - off - doff
     return info
 
 

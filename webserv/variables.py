@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import tcpinfo
+from . import synprint, tcpinfo
 from .http.dates import http_date_now, iso8601_at, time_local_at
 
 # name -> (expression on x, safe): a safe value never needs escaping (numbers, addresses)
@@ -94,12 +94,21 @@ def _record(x: Any, what: str) -> Any:
         syn = record.syn_info()
         if syn is None:
             return "-"
-        value = (
-            {"isn": syn["isn"], "ttl": syn["ttl"]}.get(what)
-            if what != "options"
-            else (tcpinfo.options_text(syn).replace(" ", "_") or "-")
-        )
+        if what == "options":
+            value = tcpinfo.options_text(syn).replace(" ", "_") or "-"
+        elif what in _SYN_PRINTS:
+            value = _SYN_PRINTS[what](syn)
+        else:
+            value = {"isn": syn["isn"], "ttl": syn["ttl"]}.get(what)
     return "-" if value is None else value
+
+
+# computed when a line is rendered, from the record's SYN (decoded once per record)
+_SYN_PRINTS: dict[str, Callable[[Any], str]] = {
+    "ja4t": synprint.ja4t,
+    "signature": synprint.signature,
+    "os": synprint.os_family,
+}
 
 
 _PREFIXES["tcpinfo_"] = _tcpinfo_variable
@@ -110,6 +119,9 @@ _VARIABLES.update(
         "syn_isn": ("_record(x, 'isn')", True),
         "syn_ttl": ("_record(x, 'ttl')", True),
         "syn_options": ("_record(x, 'options')", False),
+        "ja4t": ("_record(x, 'ja4t')", True),
+        "syn_signature": ("_record(x, 'signature')", True),
+        "syn_os": ("_record(x, 'os')", False),  # "macOS/iOS": no space, but say so anyway
         "closed_by": ("(x.conn.closed_by or '-')", True),
     }
 )

@@ -74,6 +74,7 @@ def test_metrics_parse_and_move_with_traffic(server):
     kinds = {name: f.type for name, f in scrape.families.items()}
     assert kinds["webserv_connections_accepted"] == "counter"
     assert kinds["webserv_connections_closed"] == "counter"
+    assert kinds["webserv_connections_by_os"] == "counter"
     assert kinds["webserv_connections_open"] == "gauge"
     assert kinds["webserv_requests"] == "counter"
     for name in (
@@ -132,6 +133,9 @@ def test_metrics_parse_and_move_with_traffic(server):
     assert delta("webserv_connections_closed_total", closed_by="client") == 1 + k
     assert delta("webserv_connections_closed_total", closed_by="server") == 1
     assert delta("webserv_connections_closed_total", closed_by="reset") == 1
+    # every one of them came from this machine's stack over loopback: Linux
+    assert delta("webserv_connections_by_os_total", os_family="Linux") == traffic + k
+    assert delta("webserv_connections_by_os_total", os_family="unknown") == 0
     # a request is counted once answered: the base scrape's own is in this delta, the last
     # scrape's is not
     assert delta("webserv_requests_total", status_class="2xx") == 3 + k

@@ -2,7 +2,7 @@
 
 The reference below is Record.to_json and its helpers as they were before to_json was made
 cheaper (a full decode of both TCP_INFO buffers, round() per timestamp), copied verbatim but
-for `self` becoming `record`. Every shape of record is built from crafted inputs (fake
+for `self` becoming `record` and the three SYN fingerprints added since (ref_syn_json). Every shape of record is built from crafted inputs (fake
 connections and sockets, synthetic TCP_INFO structs of every length, crafted SYNs) and from
 real loopback sockets, and the two outputs must be equal as dicts and as orjson bytes (which
 also checks key order, int versus float, and -0.0).
@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 import pytest
 
-from webserv import lifecycle, tcpinfo
+from webserv import lifecycle, synprint, tcpinfo
 from webserv.lifecycle import _ENTRY, _PEER_FIN_STATES, SAMPLE_AFTER, SAMPLE_EVERY, Record
 
 LINUX = sys.platform.startswith("linux")
@@ -120,6 +120,10 @@ def ref_syn_json(syn: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     out = dict(syn)
     out["options_text"] = tcpinfo.options_text(syn)
+    # added since the copy was taken: the SYN's fingerprints (tested in test_synprint.py)
+    out["ja4t"] = synprint.ja4t(syn)
+    out["signature"] = synprint.signature(syn)
+    out["os_family"] = synprint.os_family(syn)
     return out
 
 

@@ -312,6 +312,14 @@ def check_saved_syn(host: str, version: int) -> None:
         assert opts["mss"] == (65495 if version == 4 else 65476)
         assert opts["sack_perm"] and opts["timestamps"] and opts["tsecr"] == 0
         assert opts["option_kinds"] == ["mss", "sackOK", "TS", "nop", "wscale"]
+        assert opts["kinds"] == [2, 4, 8, 1, 3] and not opts["malformed"]
+        # the rest of the headers, as Linux sends a SYN: DF (IPv4), no IP options, no data
+        assert (syn["ack"], syn["urgent_ptr"], syn["payload_len"]) == (0, 0, 0)
+        assert syn["ip_options_len"] == 0 and not syn["ip_mbz"] and syn["ip_ecn"] == 0
+        if version == 4:
+            assert syn["df"] and isinstance(syn["ip_id"], int) and syn["flow_label"] is None
+        else:
+            assert not syn["df"] and syn["ip_id"] is None and isinstance(syn["flow_label"], int)
         assert options_text(syn).startswith(f"mss {opts['mss']},sackOK,TS val {opts['tsval']}")
         # The kernel frees the saved headers on the first read: later reads get b"".
         assert read_saved_syn(srv) is None
@@ -403,7 +411,10 @@ def test_decode_crafted_ipv4_syn() -> None:
             "tsval": 12345, "tsecr": 0, "fastopen": True,
             "fastopen_cookie": "0102030405060708",
             "option_kinds": ["mss", "sackOK", "TS", "nop", "wscale", "tfo", "eol"],
+            "kinds": [2, 4, 8, 1, 3, 34, 0, 0], "malformed": False,
         },
+        "ip_id": 1, "df": True, "ip_mbz": False, "ip_options_len": 0, "flow_label": None,
+        "ip_ecn": 0, "ack": 0, "urgent_ptr": 0, "payload_len": 0,
     }  # fmt: skip
     assert options_text(syn) == (
         "mss 1460,sackOK,TS val 12345 ecr 0,nop,wscale 7,tfo cookie 0102030405060708,eol"
@@ -424,6 +435,9 @@ def test_decode_crafted_ipv6_syn_with_extension_headers() -> None:
     assert syn["flags"] == ["SYN"]
     o = syn["options"]
     assert (o["mss"], o["wscale"], o["sack_perm"], o["timestamps"]) == (1440, None, True, False)
+    assert o["kinds"] == [2, 1, 1, 4, 254] and not o["malformed"]
+    assert (syn["ip_id"], syn["df"], syn["flow_label"], syn["ip_ecn"]) == (None, False, 0, 0)
+    assert syn["payload_len"] == 0  # the extension headers are not data
     assert o["fastopen"] and o["fastopen_cookie"] is None
     assert options_text(syn) == "mss 1440,nop,nop,sackOK,exp-tfo cookiereq"
 
@@ -439,6 +453,7 @@ def test_options_text_odd_options() -> None:
     syn = decode_syn(bytearray(ipv4_header(len(tcp)) + tcp))
     assert syn is not None and syn["options"]["mss"] is None
     assert options_text(syn) == "mss,exp-1234,unknown-99,eol"
+    assert syn["options"]["kinds"] == [2, 254, 99, 0, 0, 0] and not syn["options"]["malformed"]
     assert options_text(None) == ""
 
 
@@ -474,3 +489,4 @@ def test_decode_syn_partial_and_garbage_never_raises() -> None:
         t = tcp_header(0x02, bad)
         d = decode_syn(ipv4_header(len(t)) + t)
         assert d is not None and d["src_port"] == 51234 and d["options"]["mss"] == mss
+        assert d["options"]["malformed"]

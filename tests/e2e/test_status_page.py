@@ -262,6 +262,28 @@ def test_page_collapses_many_requests(webserv, page):
     assert view.errors == []
 
 
+def test_page_numbers_a_sampled_timeline(webserv, page):
+    """A long keep-alive connection keeps every request up to the 32nd, then every 16th and
+    the last: the page numbers each kept request by its own number, not by its position."""
+    server = webserv(CONF, files=FILES)
+    record = closed_record(server, client_closes(server, ["/index.html"] * 85))
+    numbers = [r["n"] for r in record["requests"]]
+    assert numbers[-4:] == [48, 64, 80, 85] and record["requests_sampled"]
+    view = page(viewport={"width": 1280, "height": 900})
+    view.open_status(server)
+    view.show(record)
+    requests = " ".join(view.texts("request"))
+    for n in (48, 64, 80, 85):
+        assert f"#{n} " in requests  # the sampled ones, each with its own number
+    assert "#33 " not in requests and "#81 " not in requests
+    collapsed = " ".join(view.texts("collapsed"))
+    assert f"#{numbers[5]}–" in collapsed  # the hidden stretch starts where the list does
+    whole = view.page.locator("#diagram").inner_text()
+    assert "every 16th and the last" in whole
+    view.shot("diagram-sampled", "#diagram")
+    assert view.errors == []
+
+
 def test_page_escapes_what_clients_send(webserv, page):
     server = webserv(CONF, files=FILES)
     with RawConn(server.port) as conn:

@@ -18,13 +18,10 @@ from collections.abc import Callable
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from webserv.savedsyn import decode_syn, enable_save_syn, options_text, read_saved_syn  # noqa: E402
 from webserv.tcpinfo import (  # noqa: E402
-    decode_syn,
     decode_tcp_info,
-    enable_save_syn,
     hot_fields,
-    options_text,
-    read_saved_syn,
     read_tcp_info,
 )
 

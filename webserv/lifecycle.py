@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from . import synprint, tcpinfo
+from . import savedsyn, synprint, tcpinfo
 from .logs import LogFile
 
 # per connection: a long keep-alive connection keeps its last ones (and counts them all)
@@ -51,7 +51,7 @@ class Record:
         self.listen_port = conn.listener.address.port
         self.accepted = now
         # the SYN first: the kernel holds it only until this read
-        self.syn = tcpinfo.read_saved_syn(sock)
+        self.syn = savedsyn.read_saved_syn(sock)
         self.info_accept = tcpinfo.read_tcp_info(sock)
         self.info_close: bytes | None = None
         # the last MAX_REQUESTS_KEPT requests kept (see _ENTRY), a ring once it is full
@@ -139,7 +139,7 @@ class Record:
 
     def syn_info(self) -> dict[str, Any] | None:
         if self._syn_info is False:
-            self._syn_info = tcpinfo.decode_syn(self.syn)
+            self._syn_info = savedsyn.decode_syn(self.syn)
         return self._syn_info
 
     def handshake_rtt_us(self) -> int | None:
@@ -282,7 +282,7 @@ def _syn_json(syn: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     return {
         **syn,
-        "options_text": tcpinfo.options_text(syn),
+        "options_text": savedsyn.options_text(syn),
         "ja4t": synprint.ja4t(syn),
         "signature": synprint.signature(syn),
         "os_family": synprint.os_family(syn),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 
-from . import tcpinfo
+from . import savedsyn
 from .config.model import Config, Listener
 from .config.values import ListenAddress
 from .logs import error_log
@@ -130,7 +130,7 @@ class ListenSockets:
                 was = previous.save_syn if previous is not None else False
                 if listener.lifecycle or was:
                     for sock in socks:
-                        tcpinfo.enable_save_syn(sock, listener.lifecycle)
+                        savedsyn.enable_save_syn(sock, listener.lifecycle)
                 if listener.deferred or previous is not None:  # (a reload may turn it off)
                     for sock in socks:
                         if not defer_accept(sock, listener.deferred) and listener.deferred:

@@ -1,7 +1,7 @@
 """Fingerprints of a client's TCP stack from its saved SYN: JA4T, a p0f-style signature, and
 a guess of the OS family.
 
-Owns the three formats and the guess's rules. Takes what tcpinfo.decode_syn returns (or, for
+Owns the three formats and the guess's rules. Takes what savedsyn.decode_syn returns (or, for
 the metrics, the raw saved SYN) and returns strings; keeps only bounded memos of results.
 Never reads a socket, never logs, never decides anything per connection by itself: callers
 ask only when something reads a fingerprint (a log line, the status page, the lifecycle log)
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import tcpinfo
+from . import savedsyn
 
 FAMILIES: tuple[str, ...] = ("Linux", "Windows", "macOS/iOS", "FreeBSD", "other", "unknown")
 _MEMO_MAX = 4096  # entries per memo; past it the memo starts again, empty
@@ -229,7 +229,7 @@ def os_family_raw(raw: bytes | None) -> str:
     family = _RAW_MEMO.get(key) if key is not None else None
     if family is not None:
         return family
-    family = os_family(tcpinfo.decode_syn(raw))
+    family = os_family(savedsyn.decode_syn(raw))
     if key is not None and (cut < 0 or cut in _option_starts(key[3 : 3 + cut + 1])):
         if len(_RAW_MEMO) >= _MEMO_MAX:
             _RAW_MEMO.clear()

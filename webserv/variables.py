@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import synprint, tcpinfo
+from . import savedsyn, synprint, tcpinfo
 from .http.dates import http_date_now, iso8601_at, time_local_at
 
 # name -> (expression on x, safe): a safe value never needs escaping (numbers, addresses)
@@ -95,7 +95,7 @@ def _record(x: Any, what: str) -> Any:
         if syn is None:
             return "-"
         if what == "options":
-            value = tcpinfo.options_text(syn).replace(" ", "_") or "-"
+            value = savedsyn.options_text(syn).replace(" ", "_") or "-"
         elif what in _SYN_PRINTS:
             value = _SYN_PRINTS[what](syn)
         else:

@@ -2,7 +2,7 @@
 
 tcpdump captures the test's own handshake on the loopback interface with absolute sequence
 numbers (-S) and the IP header (-v); the ISN, window, TCP options (tcpdump's own rendering,
-which tcpinfo.options_text reproduces), TTL / hop limit and source port must all match what
+which savedsyn.options_text reproduces), TTL / hop limit and source port must all match what
 the server reports in the status JSON, the lifecycle_log and the `$syn_*` log variables.
 """
 

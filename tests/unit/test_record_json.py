@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 import pytest
 
-from webserv import lifecycle, synprint, tcpinfo
+from webserv import lifecycle, savedsyn, synprint, tcpinfo
 from webserv.lifecycle import _ENTRY, _PEER_FIN_STATES, SAMPLE_AFTER, SAMPLE_EVERY, Record
 
 LINUX = sys.platform.startswith("linux")
@@ -119,7 +119,7 @@ def ref_syn_json(syn: dict[str, Any] | None) -> dict[str, Any] | None:
     if syn is None:
         return None
     out = dict(syn)
-    out["options_text"] = tcpinfo.options_text(syn)
+    out["options_text"] = savedsyn.options_text(syn)
     # added since the copy was taken: the SYN's fingerprints (tested in test_synprint.py)
     out["ja4t"] = synprint.ja4t(syn)
     out["signature"] = synprint.signature(syn)
@@ -174,7 +174,7 @@ class FakeSock:
     """getsockopt answers from fixed bytes (None: the option fails, as on a closed socket)."""
 
     def __init__(self, syn: bytes | None = None, info: bytes | None = None) -> None:
-        self.answers = {tcpinfo.TCP_SAVED_SYN: syn, tcpinfo.TCP_INFO: info}
+        self.answers = {savedsyn.TCP_SAVED_SYN: syn, tcpinfo.TCP_INFO: info}
 
     def getsockopt(self, level: int, optname: int, buflen: int = 0) -> bytes:
         raw = self.answers.get(optname)
@@ -407,7 +407,7 @@ def loopback(host: str) -> Iterator[tuple[socket.socket, socket.socket]]:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with contextlib.ExitStack() as stack:
         lst = stack.enter_context(socket.socket(family, socket.SOCK_STREAM))
-        assert tcpinfo.enable_save_syn(lst)
+        assert savedsyn.enable_save_syn(lst)
         lst.bind((host, 0))
         lst.listen(8)
         cli = stack.enter_context(socket.socket(family, socket.SOCK_STREAM))

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from webserv import synprint, tcpinfo
+from webserv import savedsyn, synprint
 from webserv.synprint import ja4t, os_family, os_family_raw, signature
 
 LINUX = sys.platform.startswith("linux")
@@ -160,7 +160,7 @@ CRAFTED = {
 @pytest.mark.parametrize("name", list(CRAFTED))
 def test_crafted(name: str) -> None:
     raw, want_ja4t, want_sig, want_family = CRAFTED[name]
-    syn = tcpinfo.decode_syn(raw)
+    syn = savedsyn.decode_syn(raw)
     assert syn is not None
     assert ja4t(syn) == want_ja4t
     assert signature(syn) == want_sig
@@ -221,13 +221,13 @@ def parse_raw(raw: bytes) -> tuple[int, list[int], int, int]:
 def loopback_syn(host: str) -> bytes:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as lst:
-        assert tcpinfo.enable_save_syn(lst)
+        assert savedsyn.enable_save_syn(lst)
         lst.bind((host, 0))
         lst.listen(4)
         with socket.create_connection(lst.getsockname()[:2], timeout=5):
             srv, _ = lst.accept()
             with srv:
-                raw = tcpinfo.read_saved_syn(srv)
+                raw = savedsyn.read_saved_syn(srv)
     assert raw is not None
     return raw
 
@@ -239,7 +239,7 @@ def test_linux_loopback_syn(host: str) -> None:
         raw = loopback_syn(host)
     except OSError:
         pytest.skip(f"no loopback on {host}")
-    syn = tcpinfo.decode_syn(raw)
+    syn = savedsyn.decode_syn(raw)
     window, kinds, mss, ws = parse_raw(raw)
     v = 6 if ":" in host else 4
     assert kinds == [2, 4, 8, 1, 3]  # mss,sackOK,TS,nop,wscale: Linux's order

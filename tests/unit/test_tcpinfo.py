@@ -12,16 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from webserv import tcpinfo
+from webserv import savedsyn, tcpinfo
+from webserv.savedsyn import decode_syn, enable_save_syn, options_text, read_saved_syn
 from webserv.tcpinfo import (
     HOT_FIELDS,
     TCP_INFO_FIELDS,
-    decode_syn,
     decode_tcp_info,
-    enable_save_syn,
     hot_fields,
-    options_text,
-    read_saved_syn,
     read_tcp_info,
 )
 
@@ -255,8 +252,9 @@ def test_read_functions_return_none_when_unusable(monkeypatch: pytest.MonkeyPatc
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         assert read_tcp_info(udp) is None
         assert enable_save_syn(udp) is False
-    for name in ("TCP_INFO", "TCP_SAVE_SYN", "TCP_SAVED_SYN"):  # as on a non-Linux host
-        monkeypatch.setattr(tcpinfo, name, None)
+    monkeypatch.setattr(tcpinfo, "TCP_INFO", None)  # as on a non-Linux host
+    for name in ("TCP_SAVE_SYN", "TCP_SAVED_SYN"):
+        monkeypatch.setattr(savedsyn, name, None)
     with socket.socket() as s:
         assert read_tcp_info(s) is None and read_saved_syn(s) is None
         assert enable_save_syn(s) is False

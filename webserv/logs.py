@@ -32,21 +32,25 @@ COMBINED = (
 
 
 LINE_ESTIMATE = 160  # bytes a deferred line is counted as until it is rendered
+# deferred lines are rendered this many at a time (the write still waits for the buffer to
+# fill): rendering the ~400 lines of a 64k buffer at once was a 0.5 ms stall, seen in p99
+RENDER_BATCH = 64
 
 
 class LogFile:
     """One access-log file, shared by every format and location that names its path."""
 
-    __slots__ = ("path", "fd", "buffer", "size", "limit", "flush_after", "timer")
+    __slots__ = ("path", "fd", "buffer", "size", "limit", "flush_after", "timer", "rendered")
 
     def __init__(self, path: str, limit: int, flush_after: float) -> None:
         self.path = path
         self.fd = -1
-        self.buffer: list[str] = []
+        self.buffer: list[Any] = []  # lines, or (render, exchange) deferred
         self.size = 0
         self.limit = limit
         self.flush_after = flush_after
         self.timer: asyncio.TimerHandle | None = None
+        self.rendered = 0  # buffer[:rendered] are rendered lines (str)
 
     def open(self) -> None:
         if self.fd >= 0:
@@ -90,9 +94,10 @@ class LogFile:
             self.timer = None
         if not self.buffer or self.fd < 0:
             return
-        lines = [item if type(item) is str else item[0](item[1]) for item in self.buffer]
-        data = "".join(lines).encode("utf-8", "surrogateescape")
+        self.render()
+        data = "".join(self.buffer).encode("utf-8", "surrogateescape")
         self.buffer.clear()
+        self.rendered = 0
         self.size = 0
         try:
             while data:
@@ -100,6 +105,15 @@ class LogFile:
                 data = data[written:]
         except OSError as exc:
             print(f"webserv: cannot write access log {self.path}: {exc.strerror}", file=sys.stderr)
+
+    def render(self) -> None:
+        """Render the deferred lines not rendered yet, in place, in their order."""
+        buffer = self.buffer
+        for i in range(self.rendered, len(buffer)):
+            item = buffer[i]
+            if type(item) is not str:
+                buffer[i] = item[0](item[1])
+        self.rendered = len(buffer)
 
     def reopen(self) -> None:
         self.flush()
@@ -132,6 +146,8 @@ class AccessLog:
         if self.late:
             file.buffer.append((self.render, exchange))
             file.size += LINE_ESTIMATE
+            if len(file.buffer) - file.rendered >= RENDER_BATCH:
+                file.render()
         else:
             line = self.render(exchange)
             file.buffer.append(line)

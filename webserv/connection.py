@@ -93,7 +93,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         self._local: tuple[str, int] | None = None
         self.ex: Exchange | None = None  # the request being read
         self.active: Exchange | None = None  # the request being answered
-        self.queue: deque[Exchange] | tuple[()] = ()  # a deque once one waits (see wait)
+        self.queue: deque[Exchange] | tuple[()] = ()  # a deque once one waits (answer_or_wait)
         self.held: list[bytes] = []
         self.reading = IDLE
         self.url = b""  # the request target so far (llhttp may hand it over in pieces)

@@ -5,7 +5,9 @@ writes. The transport's high-water mark is 0, so `write_blocked` means exactly "
 waiting in the transport". While nothing waits, file bodies go straight to the socket with
 `send(MSG_MORE)` + `sendfile` (zero copy, header and first bytes in one segment); when the
 socket is full, one chunk goes through the transport, which watches writability and calls
-`resume_writing` when it has drained, and sendfile goes on from there.
+`resume_writing` when it has drained, and sendfile goes on from there. (A small file the
+open file cache holds arrives as bytes, like any body from memory: one write with its
+header; see files.SMALL_FILE.)
 """
 
 from __future__ import annotations

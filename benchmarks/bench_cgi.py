@@ -41,9 +41,11 @@ from measure import (  # noqa: E402
     ServerFailed,
     core_busy,
     core_times,
+    proc_stat,
     start,
     stop,
     wait_listening,
+    worker_pid,
     wrk,
 )
 from peers import LIGHTTPD, REPO, Context, Launch, Peer  # noqa: E402
@@ -137,11 +139,6 @@ SERVERS = [
 FORKS_WORKER = {"webserv": True, "lighttpd": False}  # is the one serving process a child?
 
 
-def _stat(pid: int) -> list[str]:
-    """/proc/PID/stat after the command name: [0] is the state, [1] ppid, [11:15] the times."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
 def serving_pid(server, forks_worker: bool) -> int:
     """The process that serves and reaps the scripts: webserv's one worker (the master's
     child), or the server process itself. Called when no request is running, so a child of
@@ -149,29 +146,13 @@ def serving_pid(server, forks_worker: bool) -> int:
     master = server.proc.pid
     if not forks_worker:
         return master
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        children = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    fields = _stat(int(entry))
-                except OSError:
-                    continue
-                if int(fields[1]) == master and fields[0] != "Z":
-                    children.append(int(entry))
-        if len(children) == 1:
-            return children[0]
-        if len(children) > 1:
-            raise ServerFailed(f"{len(children)} children of the master, expected one worker")
-        time.sleep(0.05)
-    raise ServerFailed("no worker process after 10 s")
+    return worker_pid(master)
 
 
 def cpu_times(pid: int) -> tuple[float, float]:
     """(own, reaped children's) CPU seconds of PID: utime+stime, cutime+cstime."""
     try:
-        fields = _stat(pid)
+        fields = proc_stat(pid)
     except OSError:
         raise ServerFailed(f"pid {pid} is gone (the worker died?)") from None
     tick = os.sysconf("SC_CLK_TCK")

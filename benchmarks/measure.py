@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,17 +119,37 @@ def stop(server: Running) -> None:
         print(f"  warning: {server.peer.name} (pid {proc.pid}) did not exit", file=sys.stderr)
 
 
-def group_pids(pgid: int) -> list[int]:
-    pids = []
+def proc_stat(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: [0] is the state, [1] ppid, [2] pgid, [11:15]
+    utime, stime, cutime, cstime. OSError if the process is gone."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _processes() -> Iterator[tuple[int, list[str]]]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
+                yield int(entry), proc_stat(int(entry))
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[2]) == pgid:
-                pids.append(int(entry))
-    return pids
+
+
+def group_pids(pgid: int) -> list[int]:
+    return [pid for pid, fields in _processes() if int(fields[2]) == pgid]
+
+
+def worker_pid(master: int, timeout: float = 10.0) -> int:
+    """The one worker of a master (webserv's and nginx's both fork it): its only child that
+    is not a zombie; ServerFailed if there are several, or none within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = [p for p, f in _processes() if int(f[1]) == master and f[0] != "Z"]
+        if len(children) == 1:
+            return children[0]
+        if len(children) > 1:
+            raise ServerFailed(f"{len(children)} children of the master, expected one worker")
+        time.sleep(0.05)
+    raise ServerFailed(f"no worker process after {timeout:g} s")
 
 
 def core_times(cpus: list[int | None]) -> dict[int, tuple[int, int, int]]:

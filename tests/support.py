@@ -20,6 +20,18 @@ REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 15.0
 
 
+def ipv6_loopback() -> bool:
+    """Whether this host can bind [::1] (the IPv6 tests skip without it)."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:

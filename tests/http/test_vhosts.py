@@ -7,10 +7,8 @@ without Host are sent exactly as written.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
-from support import RawConn
+from support import RawConn, ipv6_loopback
 
 
 def ask(port, host=None, target="/", version="HTTP/1.1", addr="127.0.0.1"):
@@ -183,15 +181,6 @@ def test_absolute_form_target_selects_by_its_authority(webserv):
     assert ask(srv.port, "one.test", target="http://two.test/x") == (200, "two /x")
     assert ask(srv.port, "two.test", target=f"http://ONE.TEST:{srv.port}/y?q=1") == (200, "one /y")
     assert ask(srv.port, "two.test", target="http://unknown.test/z") == (200, "one /z")
-
-
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 @pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback (::1) on this host")

@@ -12,14 +12,13 @@ import contextlib
 import re
 import select
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 from lifecycle_support import closed_record, connect, get, log_record, read_response, status_of
-from support import RunningServer, wait_until
+from support import RunningServer, ipv6_loopback, wait_until
 
 CONF = """
 error_log {tmp}/error.log info;
@@ -51,15 +50,6 @@ LINE = re.compile(
     re.S,
 )
 FLAG_LETTERS = {"S": "SYN", "E": "ECE", "W": "CWR", "e": "AE"}
-
-
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 import pytest
+from support import ipv6_loopback
 
 from webserv import lifecycle, savedsyn, synprint, tcpinfo
 from webserv.lifecycle import _ENTRY, _PEER_FIN_STATES, SAMPLE_AFTER, SAMPLE_EVERY, Record
@@ -417,17 +418,6 @@ def loopback(host: str) -> Iterator[tuple[socket.socket, socket.socket]]:
         stack.enter_context(srv)
         srv.settimeout(5)
         yield cli, srv
-
-
-def ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 class Frozen:

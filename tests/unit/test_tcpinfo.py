@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from support import ipv6_loopback
 
 from webserv import savedsyn, tcpinfo
 from webserv.savedsyn import decode_syn, enable_save_syn, options_text, read_saved_syn
@@ -91,17 +92,6 @@ def wait_for(pred, timeout: float = 2.0) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.001)
-    return True
-
-
-def ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
     return True
 
 

@@ -9,12 +9,17 @@ asserts how long it took.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from support import wait_until
+import pytest
+from support import REPO, RunningServer, wait_until
 
 from webserv import tcpinfo
 
@@ -125,3 +130,51 @@ def reset(sock: socket.socket) -> None:
     """Close with SO_LINGER {on, 0}: the kernel sends RST instead of FIN."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
+
+
+class Straced(RunningServer):
+    """The real server under `strace -f -e trace=TRACE` (system call names, comma-separated);
+    `calls()` are the lines strace wrote."""
+
+    def __init__(self, tmp: Path, conf: str, files: Any, trace: str) -> None:
+        super().__init__(tmp, conf, files)
+        self.traced = trace
+
+    def start(self) -> Straced:
+        self.trace = self.tmp / "strace.txt"
+        env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+        self.stderr_file = open(self.stderr_path, "wb")
+        argv = ["strace", "-f", "-qq", "-e", f"trace={self.traced}", "-o", str(self.trace)]
+        self.proc = subprocess.Popen(
+            [*argv, sys.executable, "-m", "webserv", str(self.conf)],
+            cwd=self.tmp,
+            env=env,
+            stdout=self.stderr_file,
+            stderr=subprocess.STDOUT,
+        )
+
+        def up() -> bool:
+            if self.proc.poll() is not None:
+                out = self.output()
+                if "ptrace" in out or "Operation not permitted" in out:
+                    pytest.skip(f"strace cannot trace here: {out.strip()[:200]}")
+                raise RuntimeError(f"webserv under strace exited:\n{out}")
+            try:
+                connect(self.port, timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        wait_until(up, timeout=30)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
+        # signal the traced server itself; strace exits with it
+        if self.proc is not None and self.proc.poll() is None:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+            for pid in children.read_text().split():
+                os.kill(int(pid), sig)
+        return super().stop(sig, timeout)
+
+    def calls(self) -> list[str]:
+        return self.trace.read_text().splitlines() if self.trace.exists() else []

@@ -7,17 +7,12 @@ What the server asks the kernel is watched with strace (setsockopt/getsockopt on
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from lifecycle_support import connect, get, read_response, status_json, status_of
-from support import REPO, RunningServer, wait_until
+from lifecycle_support import Straced, connect, get, read_response, status_json, status_of
+from support import RunningServer
 
 CONF = """
 error_log {tmp}/error.log info;
@@ -38,49 +33,6 @@ FILES = {"a.txt": "hello\n"}
 CONNECTIONS = 3
 
 
-class Straced(RunningServer):
-    """The real server under `strace -f -e trace=setsockopt,getsockopt`."""
-
-    def start(self) -> Straced:
-        self.trace = self.tmp / "strace.txt"
-        env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-        self.stderr_file = open(self.stderr_path, "wb")
-        argv = ["strace", "-f", "-qq", "-e", "trace=setsockopt,getsockopt", "-o", str(self.trace)]
-        self.proc = subprocess.Popen(
-            [*argv, sys.executable, "-m", "webserv", str(self.conf)],
-            cwd=self.tmp,
-            env=env,
-            stdout=self.stderr_file,
-            stderr=subprocess.STDOUT,
-        )
-
-        def up() -> bool:
-            if self.proc.poll() is not None:
-                out = self.output()
-                if "ptrace" in out or "Operation not permitted" in out:
-                    pytest.skip(f"strace cannot trace here: {out.strip()[:200]}")
-                raise RuntimeError(f"webserv under strace exited:\n{out}")
-            try:
-                connect(self.port, timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_until(up, timeout=30)
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
-        # signal the traced server itself; strace exits with it
-        if self.proc is not None and self.proc.poll() is None:
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-            for pid in children.read_text().split():
-                os.kill(int(pid), sig)
-        return super().stop(sig, timeout)
-
-    def calls(self) -> list[str]:
-        return self.trace.read_text().splitlines() if self.trace.exists() else []
-
-
 def exercise(server: RunningServer) -> list[int]:
     """CONNECTIONS connections, one logged request each, closed by the client."""
     ports = []
@@ -99,7 +51,8 @@ def straced(tmp_path):
     started = []
 
     def start(lifecycle: str) -> Straced:
-        server = Straced(tmp_path / lifecycle, CONF.replace("LIFECYCLE", lifecycle), FILES)
+        conf = CONF.replace("LIFECYCLE", lifecycle)
+        server = Straced(tmp_path / lifecycle, conf, FILES, trace="setsockopt,getsockopt")
         started.append(server)
         return server.start()
 

@@ -123,6 +123,7 @@ def count(argv: list[str], env: dict[str, str], port: int, n: int, close: bool, 
             *argv,
         ],
         env=env,
+        cwd=out.parent,  # not this repo: `-m` puts the cwd first on sys.path, ahead of PYTHONPATH
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

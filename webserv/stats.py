@@ -16,7 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from . import synprint, tcpinfo
+from . import stats_batch, synprint
 
 RTT_BUCKETS = (
     0.0001,
@@ -142,49 +142,8 @@ class Stats:
 
     def records_closed(self, batch: Any) -> None:
         """Count a batch of closed connections' records (Worker.fold), with their kernel
-        numbers: one loop over locals, as requests_done (a method call and the attribute
-        lookups per record cost more than the decoding)."""
-        closed_by = self.closed_by
-        rtt, queue, retrans = self.handshake_rtt, self.accept_queue, self.retransmits
-        rtt_bounds, rtt_counts = rtt.bounds, rtt.counts
-        queue_bounds, queue_counts = queue.bounds, queue.counts
-        retrans_bounds, retrans_counts = retrans.bounds, retrans.counts
-        hot_fields = tcpinfo.hot_fields
-        by_os, os_family = self.by_os, synprint.os_family_raw  # memoised by the SYN's bytes
-        rtt_sum = queue_sum = 0.0
-        rtt_n = queue_n = retrans_sum = retrans_n = bytes_in = bytes_out = 0
-        for record, _ in batch:
-            who = record.closed_by
-            closed_by[who if who in closed_by else "reset"] += 1
-            by_os[os_family(record.syn)] += 1
-            if record.info_accept is not None:
-                accept = hot_fields(record.info_accept)
-                if accept[0] is not None:
-                    seconds = accept[0] / 1e6
-                    rtt_counts[bisect_left(rtt_bounds, seconds)] += 1
-                    rtt_sum += seconds
-                    rtt_n += 1
-                if accept[7] is not None:
-                    seconds = accept[7] / 1e3
-                    queue_counts[bisect_left(queue_bounds, seconds)] += 1
-                    queue_sum += seconds
-                    queue_n += 1
-            data_in, data_out, resent = record.data_bytes()
-            if resent is not None:
-                retrans_counts[bisect_left(retrans_bounds, resent)] += 1
-                retrans_sum += resent
-                retrans_n += 1
-            bytes_in += data_in or 0
-            bytes_out += data_out or 0
-        self.open_now -= len(batch)
-        rtt.sum += rtt_sum
-        rtt.count += rtt_n
-        queue.sum += queue_sum
-        queue.count += queue_n
-        retrans.sum += retrans_sum
-        retrans.count += retrans_n
-        self.bytes_in += bytes_in
-        self.bytes_out += bytes_out
+        numbers: the whole batch at once (stats_batch.count)."""
+        stats_batch.count(self, [record for record, _ in batch])
 
     # --- across processes: the scoreboard holds each worker's numbers as one flat row -----
 

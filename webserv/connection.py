@@ -43,6 +43,7 @@ from .http.request import Exchange
 from .http.response import FilePart, Response
 from .logs import error_log
 from .reader import BODY, CONTINUE, IDLE, LINGER, PAUSE_HELD, RequestReader
+from .tcpinfo import read_tcp_info
 from .writer import ResponseWriter
 
 SENDFILE = sys.platform.startswith("linux")
@@ -69,7 +70,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         "url", "header_size", "write_blocked", "out", "out_ex", "deadline", "timeout_kind",
         "paused", "peer_eof", "closed", "close_reason", "closed_by", "feeding", "task",
         "drain_waiter", "last_location", "record", "aborted", "stop_parsing", "clock", "memo",
-        "line_spaces", "upgrade_body",
+        "line_spaces", "upgrade_body", "tcp_every",
     )  # fmt: skip
 
     def __init__(self, worker: Any, listener: Listener) -> None:
@@ -114,6 +115,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         self.drain_waiter: asyncio.Future[None] | None = None
         self.last_location: Location | None = None
         self.record: Any = None  # lifecycle.Record when instrumentation is on
+        self.tcp_every = 0  # lifecycle_request_tcpinfo of its record (0: none per request)
         self.stop_parsing = False  # no more input is parsed: it is dropped as it arrives
         self.upgrade_body: Any = None  # reader.UpgradeBody, between its header section and body
         self.aborted = False  # closed with a reset (abort), not a FIN
@@ -276,6 +278,8 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
     def finish(self, ex: Exchange) -> None:
         """The response is in the kernel's (or the transport's) hands: log, then go on."""
         ex.t_done = _now()
+        if ex.tcp_start is not None:  # (lifecycle_request_tcpinfo) handed to the kernel now
+            ex.tcp_end = read_tcp_info(self.raw) if self.raw is not None else None
         loc = ex.location
         if not ex.keep_alive and not self.closed_by:
             # decided now, so that $closed_by in this request's log line already knows

@@ -41,7 +41,7 @@ class Record:
     __slots__ = (
         "id", "remote_addr", "remote_port", "listen_port", "accepted", "syn", "info_accept",
         "info_close", "requests", "request_count", "closed", "closed_by", "close_reason",
-        "peer_eof", "reset_sent", "_syn_info", "bytes_out", "kept", "last",
+        "peer_eof", "reset_sent", "_syn_info", "bytes_out", "kept", "last", "tcp",
     )  # fmt: skip
 
     def __init__(self, conn: Any, sock: Any, now: float) -> None:
@@ -66,12 +66,15 @@ class Record:
         self.reset_sent = False
         self.bytes_out = 0  # what the server wrote, by its own count
         self._syn_info: Any = False  # decoded on first use
+        # lifecycle_request_tcpinfo: (TCP_INFO at first byte, once answered) or None for each
+        # entry of `requests`, made with the first request that has them
+        self.tcp: list[tuple[bytes | None, bytes | None] | None] | None = None
 
     def request_done(self, ex: Any) -> None:
         """Count a request; keep its timeline entry unless this one is sampled out."""
         count = self.request_count = self.request_count + 1
         self.bytes_out += ex.bytes_sent
-        if count > SAMPLE_AFTER and count % SAMPLE_EVERY:
+        if count > SAMPLE_AFTER and count % SAMPLE_EVERY and ex.tcp_start is None:
             self.last = ex  # (see flush_last)
             return
         self.last = None
@@ -83,10 +86,18 @@ class Record:
         tuples of them) made every full collection longer (measured)."""
         requests = self.requests
         entry = _entry(ex, number)
+        tcp = self.tcp
+        if tcp is None and ex.tcp_start is not None:
+            tcp = self.tcp = [None] * len(requests)
+        pair = None if ex.tcp_start is None else (ex.tcp_start, getattr(ex, "tcp_end", None))
         if len(requests) < MAX_REQUESTS_KEPT:
             requests.append(entry)
+            if tcp is not None:
+                tcp.append(pair)
         else:
             requests[self.kept % MAX_REQUESTS_KEPT] = entry
+            if tcp is not None:
+                tcp[self.kept % MAX_REQUESTS_KEPT] = pair
         self.kept += 1
 
     def flush_last(self) -> None:
@@ -100,15 +111,27 @@ class Record:
 
     def kept_requests(self) -> list[bytes]:
         """The kept requests in the order they were answered (with the pending last one)."""
-        requests = self.requests
-        if len(requests) < MAX_REQUESTS_KEPT:
-            out = list(requests)
-        else:
-            turn = self.kept % MAX_REQUESTS_KEPT
-            out = requests[turn:] + requests[:turn]
+        out = self._in_order(self.requests)
         if self.last is not None:
             out.append(_entry(self.last, self.request_count))
         return out
+
+    def kept_tcp(self) -> list[tuple[bytes | None, bytes | None] | None]:
+        """kept_requests' TCP_INFO pairs (lifecycle_request_tcpinfo), in the same order."""
+        out = self._in_order(self.tcp) if self.tcp is not None else [None] * len(self.requests)
+        if self.last is not None:
+            last = self.last
+            pair = (
+                None if last.tcp_start is None else (last.tcp_start, getattr(last, "tcp_end", None))
+            )
+            out.append(pair)
+        return out
+
+    def _in_order(self, ring: list[Any]) -> list[Any]:
+        if len(ring) < MAX_REQUESTS_KEPT:
+            return list(ring)
+        turn = self.kept % MAX_REQUESTS_KEPT
+        return ring[turn:] + ring[:turn]
 
     def close(self, conn: Any, sock: Any, now: float) -> None:
         self.info_close = tcpinfo.read_tcp_info(sock) if sock is not None else None
@@ -136,6 +159,14 @@ class Record:
         return data_in, data_out, retrans
 
     # --- reading it ---------------------------------------------------------------------
+
+    def _requests_json(self, t0: float) -> list[dict[str, Any]]:
+        out = [_request_json(entry, t0) for entry in self.kept_requests()]
+        if self.tcp is not None or (self.last is not None and self.last.tcp_start is not None):
+            for request, pair in zip(out, self.kept_tcp(), strict=True):
+                if pair is not None:
+                    request["tcp"] = tcpinfo.request_deltas(*pair)
+        return out
 
     def syn_info(self) -> dict[str, Any] | None:
         if self._syn_info is False:
@@ -177,7 +208,7 @@ class Record:
             "duration_ms": _ms(closed - t0) if closed else None,
             "syn": _syn_json(syn),
             "handshake": _handshake_json(self.info_accept),
-            "requests": [_request_json(entry, t0) for entry in self.kept_requests()],
+            "requests": self._requests_json(t0),
             "request_count": self.request_count,
             "requests_sampled": None
             if self.request_count <= SAMPLE_AFTER

@@ -24,6 +24,7 @@ from .http.errors import HttpError
 from .http.request import Exchange, host_name, normalize_path, split_target
 from .http.upgrade import UpgradeBody
 from .logs import error_log
+from .tcpinfo import read_tcp_info
 
 ROUTE_MEMO_LIMIT = 4096
 IDLE, HEADERS, BODY, LINGER = 0, 1, 2, 3  # the reading states (see connection.py)
@@ -269,8 +270,11 @@ class RequestReader:
     def on_message_begin(self) -> None:
         if self.stop_parsing:
             raise InputDropped  # the connection is closing (see close): no more requests
-        self.ex = Exchange(self, _now())
-        self.requests += 1
+        ex = self.ex = Exchange(self, _now())
+        count = self.requests = self.requests + 1
+        every = self.tcp_every
+        if every and (count == 1 or not count % every):
+            ex.tcp_start = read_tcp_info(self.raw)  # (its first byte is in: we are parsing it)
         self.reading = HEADERS
         self.url = b""
         if self.active is None:
@@ -321,6 +325,8 @@ class RequestReader:
         ex.raw_target = url
         if self.record is not None:
             ex.t_headers = _now()
+            if self.tcp_every and not ex.keep_alive and ex.tcp_start is None:
+                ex.tcp_start = read_tcp_info(self.raw)  # the last one: always sampled
         headers = ex.headers
         host = headers.get(b"host")
         if host is None and ex.minor == 1 and url[:1] == b"/":

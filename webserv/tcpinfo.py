@@ -277,3 +277,30 @@ def field_reader(name: str) -> Callable[[bytes | None], int | None] | None:
             return lambda raw: one.unpack_from(raw, offset)[0] if raw and len(raw) >= end else None
         offset = end
     return None
+
+
+# lifecycle_request_tcpinfo: what a request's JSON says of TCP, (key, field) — deltas first
+REQUEST_DELTAS: tuple[tuple[str, str], ...] = (
+    ("retransmits", "total_retrans"), ("bytes_acked", "bytes_acked"),
+    ("bytes_received", "bytes_received"), ("segs_out", "segs_out"), ("segs_in", "segs_in"),
+    ("data_segs_out", "data_segs_out"), ("data_segs_in", "data_segs_in"),
+)  # fmt: skip
+
+
+def request_deltas(start: bytes | None, end: bytes | None) -> dict[str, Any]:
+    """A request's TCP numbers: what changed between TCP_INFO at its first byte and once its
+    response was handed to the kernel, then the RTT and the delivery rate at that moment —
+    the rate only when the kernel did not mark it app-limited (measured while the sender had
+    too little to send, it is the application's pace, not the path's). None where a buffer
+    lacks a field (an older kernel, or the connection was gone before its answer)."""
+    a, b = decode_tcp_info(start), decode_tcp_info(end)
+    out: dict[str, Any] = {}
+    for key, name in REQUEST_DELTAS:
+        x, y = a[name], b[name]
+        out[key] = None if x is None or y is None else y - x
+    out["rtt_us"] = b["rtt"]
+    out["rttvar_us"] = b["rttvar"]
+    limited = b["delivery_rate_app_limited"]
+    out["delivery_rate"] = b["delivery_rate"] if limited == 0 else None
+    out["delivery_rate_app_limited"] = None if limited is None else bool(limited)
+    return out

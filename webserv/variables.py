@@ -111,6 +111,14 @@ _SYN_PRINTS: dict[str, Callable[[Any], str]] = {
 }
 
 
+def _request_tcp(x: Any, key: str) -> Any:
+    """One of this request's TCP numbers (lifecycle_request_tcpinfo), "-" if not sampled."""
+    if x.tcp_start is None:
+        return "-"
+    value = tcpinfo.request_deltas(x.tcp_start, getattr(x, "tcp_end", None))[key]
+    return "-" if value is None else int(value)
+
+
 _PREFIXES["tcpinfo_"] = _tcpinfo_variable
 _VARIABLES.update(
     {
@@ -123,6 +131,12 @@ _VARIABLES.update(
         "syn_signature": ("_record(x, 'signature')", True),
         "syn_os": ("_record(x, 'os')", False),  # "macOS/iOS": no space, but say so anyway
         "closed_by": ("(x.conn.closed_by or '-')", True),
+        # lifecycle_request_tcpinfo: this request's own TCP numbers, "-" when not sampled
+        "request_tcp_rtt": ("_request_tcp(x, 'rtt_us')", True),
+        "request_tcp_retransmits": ("_request_tcp(x, 'retransmits')", True),
+        "request_tcp_bytes_acked": ("_request_tcp(x, 'bytes_acked')", True),
+        "request_tcp_bytes_received": ("_request_tcp(x, 'bytes_received')", True),
+        "request_tcp_delivery_rate": ("_request_tcp(x, 'delivery_rate')", True),
     }
 )
 
@@ -280,6 +294,7 @@ def compile_template(
         "_header_default": _header_default,
         "_tcpi": _tcpi,
         "_record": _record,
+        "_request_tcp": _request_tcp,
         "_request_default": _request_default,
         "_arg": _arg,
         "_pid": os.getpid,  # the writing worker's, not the master's that compiled it

@@ -167,6 +167,7 @@ class Worker:
         if lifecycle is not None and conn.group.default.lifecycle:
             now = time.time()
             conn.record = Record(conn, conn.raw_socket(), now)
+            conn.tcp_every = conn.group.default.request_tcpinfo
             lifecycle.accepted += 1
             if self.stats is not None:
                 self.stats.connection_opened(now)

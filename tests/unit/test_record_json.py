@@ -210,6 +210,7 @@ def exchange(rng: random.Random, t0: float, i: int) -> SimpleNamespace:
         request_length=rng.choice((0, 27, 2**40)), bytes_sent=rng.choice((0, 500, 2**33)),
         method=rng.choice(("GET", "POST", "M-SEARCH", "")),
         raw_target=rng.choice((b"/", b"/caf\xe9?q=1 2", b"*", b"", b"http://h/x")),
+        tcp_start=None, tcp_end=None,  # lifecycle_request_tcpinfo off
     )  # fmt: skip
 
 

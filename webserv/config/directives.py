@@ -739,6 +739,30 @@ directive(
     doc="One JSON line per connection at close: SYN, TCP_INFO at accept and close, who "
     "closed first, and its requests with their timings.",
 )
+
+
+def _request_tcpinfo(stmt: Statement, args: list[str]) -> int:
+    if args[0] == "every":
+        return 1
+    if args[0] == "off":
+        return 0
+    return _positive_int(stmt, args)
+
+
+directive(
+    "lifecycle_request_tcpinfo",
+    HS,
+    1,
+    1,
+    _request_tcpinfo,
+    default=0,
+    syntax="lifecycle_request_tcpinfo every | N | off;",
+    default_text="off",
+    doc="TCP_INFO per request: read at its first byte and when its response has been handed "
+    "to the kernel, kept as deltas (retransmits, bytes acked and received, segments) with the "
+    "RTT and delivery rate at its end — for the first request of a connection, every Nth, and "
+    "one known to be the last (`Connection: close`). Two getsockopt calls per such request.",
+)
 directive(
     "status_history",
     HS,

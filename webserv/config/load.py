@@ -228,6 +228,7 @@ class _Loader:
             lifecycle=value(merged, "lifecycle"),
             lifecycle_log=self.log_file(merged.get("lifecycle_log"), 64 * 1024, 1.0),
             status_history=value(merged, "status_history"),
+            request_tcpinfo=value(merged, "lifecycle_request_tcpinfo"),
         )
         for address, stmt in listen_stmts:
             self.listen_stmts[(id(server), address)] = stmt

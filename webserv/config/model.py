@@ -76,6 +76,7 @@ class Server:
     lifecycle: bool = True
     lifecycle_log: Any = None  # logs.LogFile, or None
     status_history: int = 200
+    request_tcpinfo: int = 0  # lifecycle_request_tcpinfo: every Nth request (0: off)
 
     @property
     def primary_name(self) -> str:

@@ -156,6 +156,8 @@ class Exchange:
         "t_body",
         "t_response",
         "tcp_sample",
+        "tcp_start",
+        "tcp_end",
         "header_bytes",
         "t_done",
     )
@@ -189,6 +191,9 @@ class Exchange:
         # lifecycle timestamps (time.time()), taken only when instrumentation is on
         self.t_headers = self.t_body = self.t_response = 0.0
         self.tcp_sample: bytes | None = None  # TCP_INFO read for this request's log line
+        # lifecycle_request_tcpinfo: TCP_INFO at its first byte, if sampled (and tcp_end, once
+        # answered: set only then, an unset slot is read as None where it is read)
+        self.tcp_start: bytes | None = None
         self.header_bytes = 0  # the header lines as received, counted while parsing
         self.t_done = 0.0  # handed to the kernel (taken when counters or records want it)
 

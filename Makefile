@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONF   ?= config/default.conf
 
-.PHONY: run test lint format system-deps bench clean
+.PHONY: run test lint format system-deps bench nginx-tests clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,18 +26,24 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check webserv tests benchmarks
-	$(BIN)/ruff format --check webserv tests benchmarks
+	$(BIN)/ruff check webserv tests benchmarks tools
+	$(BIN)/ruff format --check webserv tests benchmarks tools
 
 format: $(VENV)/.installed-test
-	$(BIN)/ruff format webserv tests benchmarks
-	$(BIN)/ruff check --fix webserv tests benchmarks
+	$(BIN)/ruff format webserv tests benchmarks tools
+	$(BIN)/ruff check --fix webserv tests benchmarks tools
 
 test: $(VENV)/.installed-test system-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run.py
+
+# nginx's own test suite against webserv and nginx (not part of `make test`: CI has no clone)
+# make nginx-tests NGINX_TESTS=../nginx-tests [NGINX_TESTS_FILES="http_uri.t index.t"]
+nginx-tests: $(VENV)/.installed
+	@test -n "$(NGINX_TESTS)" || { echo "NGINX_TESTS=DIR: a clone of https://github.com/nginx/nginx-tests"; exit 2; }
+	$(BIN)/python tools/nginx-tests/run.py --suite $(NGINX_TESTS) $(NGINX_TESTS_FILES)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache test-artifacts

@@ -404,3 +404,37 @@ def test_page_shows_the_connections_of_every_worker(webserv, page):
     assert "2 workers" in view.page.inner_text("#meta")
     view.shot("workers", full_page=False)
     assert view.errors == []
+
+
+def test_page_shows_each_sampled_requests_tcp_numbers(webserv, page):
+    """lifecycle_request_tcpinfo: the requests table gains a TCP column, filled for the
+    sampled requests (the first, every 2nd, the closing one) from the JSON's `tcp`."""
+    conf = CONF.replace(
+        "lifecycle_log off;", "lifecycle_log off;\n    lifecycle_request_tcpinfo 2;"
+    )
+    server = webserv(conf, files=FILES)
+    record = closed_record(server, client_closes(server, ["/index.html"] * 5))
+    sampled = [r["n"] for r in record["requests"] if "tcp" in r]
+    assert sampled == [1, 2, 4]
+    view = page(viewport={"width": 1400, "height": 900})
+    view.open_status(server)
+    view.show(record)
+    table = view.page.locator("#facts .reqs table")
+    table.wait_for()
+    assert "TCP (this request)" in table.locator("thead").inner_text()
+    cells = table.locator("tbody tr td:last-child").all_text_contents()
+    assert len(cells) == len(record["requests"])
+    for request, cell in zip(record["requests"], cells, strict=True):
+        if "tcp" in request:
+            assert cell.startswith("rtt ") and "acked" in cell and "retrans 0" in cell
+        else:
+            assert cell == "—"
+    # and without the directive, no such column
+    plain = webserv(CONF, files=FILES)
+    other = closed_record(plain, client_closes(plain, ["/index.html"] * 2))
+    view.open_status(plain)
+    view.show(other)
+    head = view.page.locator("#facts .reqs table thead")
+    head.wait_for()
+    assert "TCP (this request)" not in head.inner_text()
+    assert view.errors == []

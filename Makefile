@@ -19,6 +19,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
+	@$(BIN)/python -m webserv.tls_demo var/tls >/dev/null  # the demo's HTTPS certificate, once
 	$(BIN)/python -m webserv $(CONF)
 
 # Debian packages the tests use (php-cgi, chromium, tcpdump, ...); skipped where not root

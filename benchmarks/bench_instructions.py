@@ -79,8 +79,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def request(sock: socket.socket, close: bool) -> None:
-    """One GET /1k.bin and its whole response."""
+def request(sock: socket.socket, close: bool) -> bool:
+    """One GET /1k.bin and its whole response; whether the server closes after it."""
     sock.sendall(
         b"GET /1k.bin HTTP/1.1\r\nHost: x\r\nUser-Agent: bench\r\n%s\r\n"
         % (b"Connection: close\r\n" if close else b"")
@@ -93,7 +93,7 @@ def request(sock: socket.socket, close: bool) -> None:
             total = end + 4 + int(length.group(1)) if length else end + 4
             while len(buf) < total:
                 buf += sock.recv(65536)
-            return
+            return b"connection: close" in buf[:end].lower()
         data = sock.recv(65536)
         if not data:
             raise RuntimeError("the server closed the connection before answering")
@@ -107,9 +107,14 @@ def load(port: int, count: int, close: bool) -> None:
                 request(sock, True)
                 sock.recv(16)  # the server's FIN
         return
-    with socket.create_connection(("127.0.0.1", port)) as sock:
+    sock = socket.create_connection(("127.0.0.1", port))
+    try:
         for _ in range(count):
-            request(sock, False)
+            if request(sock, False):  # keepalive_requests (nginx's 1000): a new connection
+                sock.close()
+                sock = socket.create_connection(("127.0.0.1", port))
+    finally:
+        sock.close()
 
 
 def count(argv: list[str], env: dict[str, str], port: int, n: int, close: bool, out: Path) -> float:

@@ -15,6 +15,7 @@ import re
 import resource
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -55,6 +56,7 @@ class Running:
     port: int
     proc: subprocess.Popen
     out: Path
+    scheme: str = "http"  # "https" with run.py --tls
 
     def tail(self, lines: int = 15) -> str:
         try:
@@ -82,7 +84,7 @@ def start(peer: Peer, ctx: Context, cpu: int | None) -> Running:
             start_new_session=True,  # its own process group: stopped as one, never by Ctrl-C
             preexec_fn=_pin(cpu),
         )
-    return Running(peer, port, proc, out)
+    return Running(peer, port, proc, out, "https" if ctx.tls else "http")
 
 
 def wait_listening(server: Running) -> None:
@@ -190,7 +192,12 @@ def verify(server: Running, files: dict[str, tuple[int, str]]) -> dict[str, int]
     connection; and `Connection: close` honoured. Returns the header bytes per file."""
     header_bytes = {}
     for name, (size, digest) in files.items():
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        if server.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", server.port, timeout=10, context=_unverified()
+            )
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         try:
             for attempt in (1, 2):
                 conn.request("GET", f"/{name}")
@@ -210,15 +217,24 @@ def verify(server: Running, files: dict[str, tuple[int, str]]) -> dict[str, int]
             raise ServerFailed(f"GET /{name}: {exc!r}") from None
         finally:
             conn.close()
-        header_bytes[name] = _check_close(server.port, name)
+        header_bytes[name] = _check_close(server.port, name, server.scheme == "https")
     return header_bytes
 
 
-def _check_close(port: int, name: str) -> int:
+def _unverified() -> ssl.SSLContext:
+    """The benchmark's own self-signed certificate: encrypted, not verified."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _check_close(port: int, name: str, tls: bool = False) -> int:
     request = f"GET /{name} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
     data = b""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with _unverified().wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw as s:
             s.sendall(request)
             while chunk := s.recv(65536):  # EOF: the server closed as asked
                 data += chunk
@@ -283,7 +299,7 @@ def measure(
     server: Running, name: str, scenario: str, connections: int, duration: int, cpus: tuple
 ) -> dict:
     """wrk against /name; with the server's CPU use and how busy both pinned CPUs were."""
-    url = f"http://127.0.0.1:{server.port}/{name}"
+    url = f"{server.scheme}://127.0.0.1:{server.port}/{name}"
     pids = group_pids(server.proc.pid)
     cores0, cpu0, t0 = core_times(list(cpus)), cpu_seconds(pids), time.monotonic()
     result = wrk(url, scenario, connections, duration, cpus[1])

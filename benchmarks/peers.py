@@ -28,6 +28,14 @@ class Context:
     files: tuple[Path, ...]  # the test files, all directly in root
     access_log: bool  # servers with a built-in access log write one to a file
     python: str  # interpreter for webserv and the Python peers
+    tls: tuple[Path, Path] | None = None  # --tls: (certificate, key) every peer serves with
+
+    def listen(self, port: int) -> str:
+        """The listen directive(s) of webserv and nginx, which share the syntax."""
+        if self.tls is None:
+            return f"listen 127.0.0.1:{port};"
+        cert, key = self.tls
+        return f"listen 127.0.0.1:{port} ssl; ssl_certificate {cert}; ssl_certificate_key {key};"
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class Peer:
     launch: Callable[[Context, int], Launch]
     logs: str = ""  # its access log when access logs are on ("" = none, as set up)
     extra: str = ""  # directives added to its configuration for this run
+    tls: bool = False  # can serve HTTPS as set up here (--tls)
 
     def describe(self, access_log: bool) -> str:
         text = self.setup
@@ -93,7 +102,7 @@ http {{
     {log}
     {http}
     server {{
-        listen 127.0.0.1:{port};
+        {ctx.listen(port)}
         root {ctx.root};
         {extra}
     }}
@@ -115,7 +124,7 @@ def webserv(tag: str = "webserv", extra: str = "", tree: Path = REPO) -> Peer:
         setup += f", code from {tree}"
     needs = _modules("uvloop", "httptools", pip="-e .")
     logs = "access_log combined (buffered: 64k, flush 1s)"
-    return Peer(tag, setup, needs, launch, logs, extra)
+    return Peer(tag, setup, needs, launch, logs, extra, tls=True)
 
 
 # --- nginx ---------------------------------------------------------------------------------
@@ -159,7 +168,7 @@ http {{
     uwsgi_temp_path {t}/nginx-uwsgi;
     scgi_temp_path {t}/nginx-scgi;
     server {{
-        listen 127.0.0.1:{port};
+        {ctx.listen(port)}
         root {ctx.root};
     }}
 }}
@@ -254,6 +263,7 @@ PEERS: dict[str, Peer] = {
             _binary(NGINX, "nginx"),
             _nginx,
             "access_log combined buffer=64k flush=1s",
+            tls=True,
         ),
         Peer(
             "lighttpd",

@@ -103,6 +103,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run the webserv package found in DIR (e.g. `git archive REV webserv | tar "
         "-x -C DIR`) as row 'webserv@NAME' (repeatable), to compare versions in the same run",
     )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="HTTPS: webserv and nginx with the same self-signed certificate (others are "
+        "skipped); `close` is then a full TLS handshake per request",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
     args = p.parse_args(argv)
     args.only = [n.strip() for n in args.only.split(",") if n.strip()]
@@ -196,7 +202,7 @@ def measure_all(runnable: list[Peer], ctx: Context, files, args, cpus, results: 
                     wait_listening(server)
                     results.header_bytes[peer.name] = verify(server, files)
                     for size in args.size:
-                        url = f"http://127.0.0.1:{server.port}/{size}.bin"
+                        url = f"{server.scheme}://127.0.0.1:{server.port}/{size}.bin"
                         wrk(url, "keepalive", args.connections, WARMUP_S, client_cpu)
                         for sc in args.scenario:
                             r = measure(
@@ -234,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     peers = selected_peers(args)
     skipped = {}
     for peer in peers:
-        if why := peer.needs():
+        if args.tls and not peer.tls:
+            skipped[peer.name] = "no HTTPS set up for it (--tls)"
+        elif why := peer.needs():
             skipped[peer.name] = why
     runnable = [p for p in peers if p.name not in skipped]
     server_cpu, client_cpu = pick_cpus()
@@ -249,8 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="webserv-bench-"))
     tmp.chmod(0o755)  # nginx's worker runs as nobody when started as root
     files = make_files(tmp / "www", args.size)
+    tls = None
+    if args.tls:
+        from webserv import tls_demo
+
+        tls = tls_demo.ensure(tmp / "tls")
+        for path in tls:
+            path.chmod(0o644)  # readable by nginx's worker
     ctx = Context(
-        tmp, tmp / "www", tuple(sorted((tmp / "www").iterdir())), args.access_log, sys.executable
+        tmp,
+        tmp / "www",
+        tuple(sorted((tmp / "www").iterdir())),
+        args.access_log,
+        sys.executable,
+        tls,
     )
     results = Results()
     started = time.strftime("%Y%m%dT%H%M%S")

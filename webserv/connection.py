@@ -34,8 +34,6 @@ from collections import deque
 from collections.abc import Awaitable
 from typing import Any
 
-import httptools
-
 from . import dispatch
 from .config.model import Listener, Location
 from .http.errors import HttpError
@@ -72,6 +70,10 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         "drain_waiter", "last_location", "record", "aborted", "stop_parsing", "clock", "memo",
         "line_spaces", "upgrade_body", "tcp_every",
     )  # fmt: skip
+    # a plain connection's; a TlsConnection (tls_connection.py) has its own per connection
+    scheme = "http"
+    https = ""
+    tls = None
 
     def __init__(self, worker: Any, listener: Listener) -> None:
         self.worker = worker
@@ -83,10 +85,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         self.raw: _socket.socket | None = None  # see raw_socket
         self.fd = -1
         self.sendfile = SENDFILE  # False once sendfile failed on this socket: copy instead
-        self.parser = httptools.HttpRequestParser(self)
-        # llhttp refuses versions it does not know (HTTP/1.2, 3.0) as malformed; accept them
-        # here and answer by RFC 9110 §2.5: any 1.x as 1.1, another major version with 505
-        self.parser.set_dangerous_leniencies(lenient_version=True)
+        self.parser = self.new_parser()  # llhttp, and its leniencies: see reader.py
         self.id = 0
         self.requests = 0
         self.remote_addr = "-"

@@ -124,9 +124,14 @@ def error_response(ex: Exchange, err: HttpError) -> Response:
             return response
     tokens = loc.server_tokens if loc is not None else True
     if status in NO_BODY:
-        return Response(status, err.fields, close=close)
-    body = default_page(status, tokens)
-    return Response(status, b"Content-Type: text/html\r\n" + err.fields, body, close=close)
+        response = Response(status, err.fields, close=close)
+    else:
+        body = default_page(status, tokens)
+        response = Response(status, b"Content-Type: text/html\r\n" + err.fields, body, close=close)
+    if ex.error_paged and loc is not None and loc.header_filter is not None:
+        # its error_page failed: the writer leaves a paged exchange's headers to us
+        loc.header_filter.apply(ex, response)
+    return response
 
 
 def _error_page(ex: Exchange, status: int, page) -> Response | None:
@@ -159,6 +164,11 @@ def _error_page(ex: Exchange, status: int, page) -> Response | None:
             for line in response.fields.split(b"\r\n")
             if line and not line.startswith((b"Last-Modified:", b"Accept-Ranges:"))
         )
+    header_filter = ex.location.header_filter
+    if header_filter is not None:
+        # add_header and expires of the page's location, as nginx's internal redirect has it
+        # (the writer skips an error-paged exchange: it would take the first location's)
+        header_filter.apply(ex, response)
     ex.path, ex.query, ex.location, ex.method, ex.headers, ex.cgi = saved
     return response
 

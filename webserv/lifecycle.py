@@ -42,7 +42,9 @@ class Record:
         "id", "remote_addr", "remote_port", "listen_port", "accepted", "syn", "info_accept",
         "info_close", "requests", "request_count", "closed", "closed_by", "close_reason",
         "peer_eof", "reset_sent", "_syn_info", "bytes_out", "kept", "last", "tcp",
+        "syn_missing", "tls", "wire",
     )  # fmt: skip
+    # wire: capture_match.Wire with `lifecycle_capture on;`, set only then (capture.attach)
 
     def __init__(self, conn: Any, sock: Any, now: float) -> None:
         self.id = conn.id
@@ -51,7 +53,9 @@ class Record:
         self.listen_port = conn.listener.address.port
         self.accepted = now
         # the SYN first: the kernel holds it only until this read
-        self.syn = savedsyn.read_saved_syn(sock)
+        syn = self.syn = savedsyn.read_saved_syn(sock)
+        if syn is None:  # why not, while the socket is here (syn_reason); set only then
+            self.syn_missing = savedsyn.missing_syn(sock)
         self.info_accept = tcpinfo.read_tcp_info(sock)
         self.info_close: bytes | None = None
         # the last MAX_REQUESTS_KEPT requests kept (see _ENTRY), a ring once it is full
@@ -69,6 +73,7 @@ class Record:
         # lifecycle_request_tcpinfo: (TCP_INFO at first byte, once answered) or None for each
         # entry of `requests`, made with the first request that has them
         self.tcp: list[tuple[bytes | None, bytes | None] | None] | None = None
+        self.tls: dict[str, Any] | None = None  # `listen ... ssl`: the handshake (tls_connection)
 
     def request_done(self, ex: Any) -> None:
         """Count a request; keep its timeline entry unless this one is sampled out."""
@@ -173,6 +178,19 @@ class Record:
             self._syn_info = savedsyn.decode_syn(self.syn)
         return self._syn_info
 
+    def syn_reason(self) -> str | None:
+        """Why the record has no SYN to show (savedsyn.SYN_REASONS), None when it has one."""
+        if self.syn is not None:
+            return None if self.syn_info() is not None else "undecodable"
+        rtt = snd_mss = None
+        usec_ts = False
+        if self.info_accept:
+            fields = tcpinfo.handshake_fields(self.info_accept)
+            rtt, snd_mss, usec_ts = fields[0], fields[2], "usec_ts" in (fields[7] or ())
+        # (a record made with its SYN never sets syn_missing: the slot stays empty)
+        evidence = getattr(self, "syn_missing", None)
+        return savedsyn.no_syn_reason(evidence, ":" in self.remote_addr, rtt, snd_mss, usec_ts)
+
     def handshake_rtt_us(self) -> int | None:
         return tcpinfo.hot_fields(self.info_accept)[0] if self.info_accept else None
 
@@ -207,7 +225,9 @@ class Record:
             "closed_at": closed or None,
             "duration_ms": _ms(closed - t0) if closed else None,
             "syn": _syn_json(syn),
+            "syn_reason": None if syn else self.syn_reason(),
             "handshake": _handshake_json(self.info_accept),
+            "tls": _tls_json(self.tls, t0),
             "requests": self._requests_json(t0),
             "request_count": self.request_count,
             "requests_sampled": None
@@ -223,6 +243,7 @@ class Record:
             },
             "tcp_info": close,
             "sequence": _sequence_json(syn, close, peer_fin, self.bytes_out),
+            "wire": None if getattr(self, "wire", None) is None else self.wire.to_json(t0),
         }
 
 
@@ -318,6 +339,18 @@ def _syn_json(syn: dict[str, Any] | None) -> dict[str, Any] | None:
         "signature": synprint.signature(syn),
         "os_family": synprint.os_family(syn),
     }
+
+
+def _tls_json(info: dict[str, Any] | None, t0: float) -> dict[str, Any] | None:
+    """The TLS handshake (None on a plain connection); times in ms since the accept (the
+    ClientHello's is negative when it arrived before the accept, in the queue)."""
+    if info is None:
+        return None
+    out = dict(info)
+    hello, done = out.pop("client_hello_at", None), out.pop("done_at", None)
+    out["client_hello_ms"] = _ms(hello - t0) if hello else None
+    out["done_ms"] = _ms(done - t0) if done else None
+    return out
 
 
 def _handshake_json(raw: bytes | None) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """The client's SYN as the kernel saved it: TCP_SAVE_SYN on a listening socket, the one read
-of TCP_SAVED_SYN per accepted connection, and decoding those IP + TCP header bytes.
+of TCP_SAVED_SYN per accepted connection, decoding those IP + TCP header bytes, and, for a
+connection without one, why (a SYN cookie, a listener that did not ask, ...).
 
 This module only sets and reads socket options and decodes bytes; it keeps no state beyond
 precompiled structs and tables. Everything degrades to None instead of raising: off Linux,
@@ -52,6 +53,78 @@ def read_saved_syn(sock: HasSockopt) -> bytes | None:
     except OSError:
         return None
     return raw or None
+
+
+# --- when there is none: why ------------------------------------------------------------
+# The kernel saves a SYN only when it makes a request socket for it (tcp_conn_request calls
+# tcp_reqsk_record_syn only `if (!want_cookie)`); a SYN answered with a SYN cookie leaves
+# nothing, and the connection that cookie_v4_check / cookie_v6_check makes at the ACK has
+# no saved SYN. The connection is a clone of its listener (sk_clone_lock), so its own
+# TCP_SAVE_SYN says whether the listener asked for SYNs when the kernel made it.
+SYN_REASONS: tuple[str, ...] = (
+    "syncookie",  # asked for, none kept, and TCP_INFO looks like a cookie's connection
+    "not_saved",  # asked for, none kept, and TCP_INFO rules a cookie out (see no_syn_reason)
+    "save_syn_off",  # the listener had no TCP_SAVE_SYN when the connection was made
+    "unreadable",  # getsockopt(TCP_SAVED_SYN) failed
+    "unsupported",  # no TCP_SAVED_SYN on this system
+    "undecodable",  # saved, but its bytes are no IP + TCP header
+)
+NO_SAVED_SYN_OPTION = -2  # missing_syn(): the system has no TCP_SAVED_SYN
+SAVED_SYN_FAILED = -1  # missing_syn(): getsockopt(TCP_SAVED_SYN) failed
+# The largest MSS a SYN cookie can carry: the last of msstab in net/ipv4/syncookies.c
+# (536, 1300, 1440, 1460) and net/ipv6/syncookies.c (1280-60, 1480-60, 1500-60, 9000-60).
+# A cookie's connection takes its MSS from that table, so its tcpi_snd_mss is at most that.
+COOKIE_MSS_MAX = {4: 1460, 6: 9000 - 60}
+
+
+def missing_syn(sock: HasSockopt) -> int:
+    """What the kernel says when read_saved_syn() found nothing — asked only then, so a
+    connection with its SYN pays nothing for this: the accepted socket's own TCP_SAVE_SYN
+    (0: its listener asked for no SYN; 1 or 2: it did, and the kernel kept none),
+    SAVED_SYN_FAILED when reading TCP_SAVED_SYN fails rather than reads empty, or
+    NO_SAVED_SYN_OPTION off Linux."""
+    if TCP_SAVED_SYN is None or TCP_SAVE_SYN is None:
+        return NO_SAVED_SYN_OPTION
+    try:
+        # again: an empty answer reads empty again, a failure fails again (EINVAL: too long)
+        sock.getsockopt(socket.IPPROTO_TCP, TCP_SAVED_SYN, _SYN_BUFLEN)
+    except OSError:
+        return SAVED_SYN_FAILED
+    try:
+        return int(sock.getsockopt(socket.IPPROTO_TCP, TCP_SAVE_SYN))
+    except OSError:
+        return SAVED_SYN_FAILED
+
+
+def no_syn_reason(
+    evidence: int | None, ipv6: bool, rtt_us: int | None, snd_mss: int | None, usec_ts: bool
+) -> str:
+    """Why a connection has no saved SYN (one of SYN_REASONS but "undecodable"), from what
+    missing_syn() found at accept (None: nothing found) and the accept-time TCP_INFO.
+
+    "syncookie" needs the listener to have asked for SYNs (the kernel then keeps one for
+    every SYN it answers from its SYN queue) and TCP_INFO to be what a cookie leaves:
+    - tcpi_snd_mss at most COOKIE_MSS_MAX: a cookie encodes one of four MSS values;
+    - tcpi_rtt 0 or whole milliseconds: a cookie's request socket has no SYN-ACK send time
+      (snt_synack 0), so the kernel's only handshake RTT sample comes from the ACK's echoed
+      timestamp, in TCP timestamp units (1 ms), and none without timestamps — unless the
+      connection uses microsecond timestamps (TCPI_OPT_USEC_TS).
+    A connection that fails either is "not_saved": its SYN came through the SYN queue but
+    none was kept (it arrived before TCP_SAVE_SYN was set, or the kernel's allocation
+    failed)."""
+    if evidence is None:
+        return "not_saved"
+    if evidence == NO_SAVED_SYN_OPTION:
+        return "unsupported"
+    if evidence == SAVED_SYN_FAILED:
+        return "unreadable"
+    if evidence == 0:
+        return "save_syn_off"
+    if snd_mss is not None and snd_mss > COOKIE_MSS_MAX[6 if ipv6 else 4]:
+        return "not_saved"
+    if rtt_us and rtt_us % 1000 and not usec_ts:
+        return "not_saved"
+    return "syncookie"
 
 
 class SynOptions(TypedDict):

@@ -16,7 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from . import stats_batch, synprint
+from . import netstat, savedsyn, stats_batch, synprint
+from .tls import FAILURE_REASONS
 
 RTT_BUCKETS = (
     0.0001,
@@ -89,10 +90,19 @@ class Histogram:
 HISTOGRAMS = ("handshake_rtt", "accept_queue", "request_duration", "retransmits")
 _BOUNDS = (RTT_BUCKETS, QUEUE_BUCKETS, DURATION_BUCKETS, RETRANS_BUCKETS)
 OS_FAMILIES = synprint.FAMILIES  # a fixed set: a fixed number of columns in the flat row
-# accepted, open, closed_by × 3, requests by class × 6, bytes in and out, connections by OS
-_COUNTERS = 13 + len(OS_FAMILIES)
+SYN_REASONS = savedsyn.SYN_REASONS  # the same: why a connection's record has no SYN
+# accepted, open, closed_by × 3, requests by class × 6, bytes in and out, connections by OS,
+# connections without a SYN by reason
+# lifecycle_capture: segments captured, and dropped by why (kernel: the capture socket's
+# receive buffer overflowed; pending_full, wire_full: capture_match's bounds)
+CAPTURE_COUNTS = ("captured", "kernel", "pending_full", "wire_full")
+_COUNTERS = 13 + len(OS_FAMILIES) + len(SYN_REASONS) + len(CAPTURE_COUNTS)
 # one worker's numbers as a flat row of floats (exact up to 2**53), the scoreboard's layout
-FLAT_SIZE = _COUNTERS + sum(len(b) + 3 for b in _BOUNDS) + 2 * RATE_WINDOW
+# `listen ... ssl`: handshake durations, failures by reason; at the end of the flat row
+TLS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+TLS_FAILURES = FAILURE_REASONS
+_TLS_SIZE = len(TLS_FAILURES) + len(TLS_BUCKETS) + 3
+FLAT_SIZE = _COUNTERS + sum(len(b) + 3 for b in _BOUNDS) + 2 * RATE_WINDOW + _TLS_SIZE
 
 
 class Stats:
@@ -103,6 +113,8 @@ class Stats:
         self.bytes_in = 0
         self.bytes_out = 0
         self.by_os = dict.fromkeys(OS_FAMILIES, 0)  # connections closed, by OS family guessed
+        self.without_syn = dict.fromkeys(SYN_REASONS, 0)  # closed records without a SYN
+        self.capture = dict.fromkeys(CAPTURE_COUNTS, 0)  # (capture.py sets them)
         self.handshake_rtt = Histogram(RTT_BUCKETS)
         self.accept_queue = Histogram(QUEUE_BUCKETS)
         self.request_duration = Histogram(DURATION_BUCKETS)
@@ -110,6 +122,14 @@ class Stats:
         self.open_now = 0
         self.rate_second = [0] * RATE_WINDOW  # which second each slot counts
         self.rate_count = [0] * RATE_WINDOW
+        self.tls_handshake = Histogram(TLS_BUCKETS)
+        self.tls_failures = dict.fromkeys(TLS_FAILURES, 0)
+
+    def tls_handshake_done(self, seconds: float) -> None:
+        self.tls_handshake.observe(seconds)
+
+    def tls_handshake_failed(self, reason: str) -> None:
+        self.tls_failures[reason] += 1
 
     def requests_done(self, exchanges: Any) -> None:
         """Count a batch of finished exchanges (Worker.fold): one loop, locals only."""
@@ -143,7 +163,15 @@ class Stats:
     def records_closed(self, batch: Any) -> None:
         """Count a batch of closed connections' records (Worker.fold), with their kernel
         numbers: the whole batch at once (stats_batch.count)."""
-        stats_batch.count(self, [record for record, _ in batch])
+        records = [record for record, _ in batch]
+        unknown = self.by_os["unknown"]
+        stats_batch.count(self, records)
+        if self.by_os["unknown"] != unknown:  # a record without a (decodable) SYN: rare
+            without = self.without_syn
+            for record in records:
+                reason = record.syn_reason()
+                if reason is not None:
+                    without[reason] += 1
 
     # --- across processes: the scoreboard holds each worker's numbers as one flat row -----
 
@@ -151,12 +179,17 @@ class Stats:
         out = [self.accepted, self.open_now, *self.closed_by.values(), *self.requests]
         out += (self.bytes_in, self.bytes_out)
         out += self.by_os.values()
+        out += self.without_syn.values()
+        out += self.capture.values()
         for name in HISTOGRAMS:
             hist = getattr(self, name)
             out += hist.counts
             out += (hist.sum, hist.count)
         out += self.rate_second
         out += self.rate_count
+        out += self.tls_failures.values()
+        out += self.tls_handshake.counts
+        out += (self.tls_handshake.sum, self.tls_handshake.count)
         return out
 
     def add_flat(self, row: Any, gauges: bool = True) -> None:
@@ -174,6 +207,10 @@ class Stats:
         self.bytes_out += int(row[12])
         for i, key in enumerate(self.by_os):
             self.by_os[key] += int(row[13 + i])
+        for i, key in enumerate(self.without_syn):
+            self.without_syn[key] += int(row[13 + len(OS_FAMILIES) + i])
+        for i, key in enumerate(self.capture):
+            self.capture[key] += int(row[13 + len(OS_FAMILIES) + len(SYN_REASONS) + i])
         pos = _COUNTERS
         for name in HISTOGRAMS:
             hist = getattr(self, name)
@@ -193,6 +230,15 @@ class Stats:
                 counts[slot] += count
             elif seconds[slot] < second:
                 seconds[slot], counts[slot] = second, count
+        pos = FLAT_SIZE - _TLS_SIZE
+        for i, key in enumerate(self.tls_failures):
+            self.tls_failures[key] += int(row[pos + i])
+        pos += len(TLS_FAILURES)
+        tls = self.tls_handshake
+        for i in range(len(tls.counts)):
+            tls.counts[i] += int(row[pos + i])
+        tls.sum += row[pos + len(tls.counts)]
+        tls.count += int(row[pos + len(tls.counts) + 1])
 
     def connections_per_second(self) -> list[tuple[int, int]]:
         now = int(time.time())
@@ -208,11 +254,15 @@ class Stats:
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "connections_by_os": self.by_os,
+            "connections_without_syn": self.without_syn,
+            "capture_segments": self.capture,
             "handshake_rtt_seconds": self.handshake_rtt.to_json(),
             "accept_queue_seconds": self.accept_queue.to_json(),
             "request_duration_seconds": self.request_duration.to_json(),
             "retransmits_per_connection": self.retransmits.to_json(),
             "connections_per_second": self.connections_per_second(),
+            "tls_handshake_seconds": self.tls_handshake.to_json(),
+            "tls_handshake_failures": self.tls_failures,
         }
 
 
@@ -252,6 +302,26 @@ class StatsCollector(Collector):
             "os_family",
             s.by_os,
         )
+        yield _by_label(
+            "webserv_connections_without_syn",
+            "TCP connections closed whose record has no SYN, by why (syncookie: the kernel "
+            "answered the SYN with a SYN cookie and kept no copy)",
+            "reason",
+            s.without_syn,
+        )
+        captured = CounterMetricFamily(
+            "webserv_capture_segments", "Handshake and close segments captured (lifecycle_capture)"
+        )
+        captured.add_metric([], s.capture["captured"])
+        yield captured
+        yield _by_label(
+            "webserv_capture_dropped",
+            "Captured segments lost (kernel: the capture socket's buffer overflowed; "
+            "pending_full, wire_full: the bounded tables of segments not matched yet)",
+            "reason",
+            {k: v for k, v in s.capture.items() if k != "captured"},
+        )
+        yield from netstat.kernel_counters()  # /proc/net/netstat's TcpExt
         gauge = GaugeMetricFamily("webserv_connections_open", "TCP connections open now")
         gauge.add_metric([], s.open_now)
         yield gauge
@@ -297,10 +367,21 @@ class StatsCollector(Collector):
                 "Segments retransmitted per connection",
                 s.retransmits,
             ),
+            (
+                "webserv_tls_handshake_duration_seconds",
+                "TLS handshakes, from the ClientHello's arrival to the handshake done",
+                s.tls_handshake,
+            ),
         ):
             family = HistogramMetricFamily(name, doc)
             family.add_metric([], hist.cumulative(), hist.sum)
             yield family
+        yield _by_label(
+            "webserv_tls_handshake_failures",
+            "TLS handshakes that did not finish, by reason (plain_http: a plain HTTP request)",
+            "reason",
+            s.tls_failures,
+        )
         labels = ["worker", "pid"]
         accepted = CounterMetricFamily(
             "webserv_worker_connections_accepted",

@@ -38,7 +38,14 @@ _VARIABLES: dict[str, tuple[str, bool]] = {
     "args": ("x.query", False),
     "query_string": ("x.query", False),
     "is_args": ("('?' if x.query else '')", True),
-    "scheme": ("'http'", True),
+    "scheme": ("x.conn.scheme", True),
+    "https": ("x.conn.https", True),
+    # TLS (`listen ... ssl`): "" (a "-" in a log line) on a plain connection
+    "ssl_protocol": ("_tls(x, 'version')", False),
+    "ssl_cipher": ("_tls(x, 'cipher')", False),
+    "ssl_server_name": ("_tls(x, 'sni')", False),
+    "ssl_alpn_protocol": ("_tls(x, 'alpn')", False),
+    "ssl_session_reused": ("_tls(x, 'resumed')", True),
     "server_protocol": ("x.version", False),
     "status": ("x.status", True),
     "body_bytes_sent": ("x.body_bytes_sent", True),
@@ -90,6 +97,8 @@ def _record(x: Any, what: str) -> Any:
         value = record.handshake_rtt_us()
     elif what == "accept_queue_ms":
         value = record.accept_queue_ms()
+    elif what == "syn_reason":
+        value = record.syn_reason()  # None ("-") when the SYN is there
     else:
         syn = record.syn_info()
         if syn is None:
@@ -130,6 +139,7 @@ _VARIABLES.update(
         "ja4t": ("_record(x, 'ja4t')", True),
         "syn_signature": ("_record(x, 'signature')", True),
         "syn_os": ("_record(x, 'os')", False),  # "macOS/iOS": no space, but say so anyway
+        "syn_reason": ("_record(x, 'syn_reason')", True),  # why no SYN: "syncookie", ...
         "closed_by": ("(x.conn.closed_by or '-')", True),
         # lifecycle_request_tcpinfo: this request's own TCP numbers, "-" when not sampled
         "request_tcp_rtt": ("_request_tcp(x, 'rtt_us')", True),
@@ -151,6 +161,15 @@ def lookup(name: str) -> tuple[str, bool] | None:
         if name.startswith(prefix) and len(name) > len(prefix):
             return resolve(name[len(prefix) :])
     return None
+
+
+def _tls(x: Any, key: str) -> str:
+    info = x.conn.tls
+    if not info or info.get("failure"):
+        return ""
+    if key == "resumed":
+        return "r" if info["resumed"] else "."  # nginx's $ssl_session_reused
+    return info.get(key) or ""
 
 
 def _header(x: Any, name: bytes) -> str:
@@ -294,6 +313,7 @@ def compile_template(
         "_header_default": _header_default,
         "_tcpi": _tcpi,
         "_record": _record,
+        "_tls": _tls,
         "_request_tcp": _request_tcp,
         "_request_default": _request_default,
         "_arg": _arg,

@@ -29,6 +29,7 @@ import signal
 import time
 from typing import Any
 
+from .capture import Capture
 from .connection import FOLD_BATCH, Connection
 from .control import ControlServer
 from .cycle import Cycle, all_locations
@@ -38,6 +39,7 @@ from .process import CONTROL_SIGNALS, install_event_loop_policy, set_parent_deat
 from .reader import IDLE
 from .scoreboard import PGIDS, RETIRING, SERVING, Scoreboard
 from .stats import Stats
+from .tls_connection import TlsConnection, quiet_handshake_errors
 
 FOLD_SLICE = 64  # closed records retired per loop turn when many close at once
 RECLAIM = 32  # idle keep-alive connections closed at once at worker_connections (nginx: 32)
@@ -106,6 +108,7 @@ class Worker:
         self.lifecycle: Lifecycle | None = None
         if any(s.lifecycle for s in servers):
             self.lifecycle = Lifecycle(max(s.status_history for s in servers), self.stats)
+        self.capture: Capture | None = None  # lifecycle_capture on: made in start()
         self.refused = 0  # connections refused at worker_connections since the last warning
         self.reclaimed = 0  # idle keep-alive connections closed to make room, since then
         self.fold_pending = False
@@ -127,9 +130,19 @@ class Worker:
             self.probe_fd = -1
         if self.board is not None:
             self.children.attach(self.board, self.slot, PGIDS)
+        if self.lifecycle is not None and any(s.lifecycle_capture for s in self.config.servers):
+            self.capture = Capture.start(
+                self
+            )  # (None, and one warning, without CAP_NET_RAW); before
+            # accepting: a connection accepted before it would miss its handshake's segments
+        if any(listener.tls for listener in self.config.listeners):
+            quiet_handshake_errors(self.loop)
         for listener, sock in self.cycle.sockets_for(self.ordinal):
+            protocol = Connection if listener.tls is None else TlsConnection  # (tls_connection.py)
             server = await self.loop.create_server(
-                lambda listener=listener: Connection(self, listener), sock=sock, backlog=511
+                lambda listener=listener, protocol=protocol: protocol(self, listener),
+                sock=sock,
+                backlog=511,
             )
             self.servers.append(server)
         if self.board is not None and (self.stats is not None or self.lifecycle is not None):
@@ -167,6 +180,8 @@ class Worker:
         if lifecycle is not None and conn.group.default.lifecycle:
             now = time.time()
             conn.record = Record(conn, conn.raw_socket(), now)
+            if self.capture is not None and conn.group.default.lifecycle_capture:
+                self.capture.attach(conn.record, conn)
             conn.tcp_every = conn.group.default.request_tcpinfo
             lifecycle.accepted += 1
             if self.stats is not None:
@@ -227,10 +242,15 @@ class Worker:
                     record.request_done(ex)
             finished.clear()
         closed = self.closed_records
-        if closed:
+        capture = self.capture
+        if closed or capture is not None:
             batch = closed if limit is None or len(closed) <= limit else closed[:limit]
-            self.lifecycle.retire(batch)
-            del closed[: len(batch)]
+            done = len(batch)
+            if capture is not None:  # records whose close is still on the wire wait a little
+                batch = capture.settle(batch)
+            if batch:
+                self.lifecycle.retire(batch)
+            del closed[:done]
         if self.board is not None and self.stats is not None:
             self.board.publish(self.slot, self.stats)
 
@@ -373,6 +393,10 @@ class Worker:
             self.shutdown_timer.cancel()
         await asyncio.sleep(0)  # let the aborted connections report their loss
         self.fold()  # the last records into the lifecycle log before it closes
+        if self.capture is not None:
+            held = self.capture.close()
+            if held:
+                self.lifecycle.retire(held)
         if self.control is not None:
             self.control.close()
         self.cycle.close_logs()

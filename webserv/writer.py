@@ -74,10 +74,19 @@ class ResponseWriter:
         loc = ex.location
         if loc is None:  # an error found before routing: the server's own settings apply
             loc = ex.location = (ex.server or self.group.default).fallback
+        header_filter = loc.header_filter  # add_header, expires (None without them)
+        if header_filter is not None and not ex.error_paged:  # (a page: dispatch applied it)
+            header_filter.apply(ex, response)
         keep = (
             ex.keep_alive
             and not response.close
             and loc.keepalive_timeout > 0
+            # keepalive_requests: a pipelined request parsed since can make the count run
+            # ahead of this one; only then is this one's own number worked out
+            and (
+                self.requests < loc.keepalive_requests
+                or self.request_number(ex) < loc.keepalive_requests
+            )
             and not self.peer_eof
             and not self.stop_parsing
             and not self.worker.stopping
@@ -130,6 +139,13 @@ class ResponseWriter:
             ex.body_bytes_sent = len(body)
             ex.bytes_sent += len(body)
             self.finish(ex)
+
+    def request_number(self, ex: Exchange) -> int:
+        """Which request of the connection EX is: the count less those parsed after it."""
+        number = self.requests - len(self.queue)
+        if self.ex is not None and self.ex is not ex:
+            number -= 1  # the next one, its header section still coming
+        return number
 
     def send_parts(self, ex: Exchange, head: bytes, parts: list[bytes | FilePart]) -> None:
         if self.sendfile and not self.write_blocked and type(parts[0]) is FilePart:

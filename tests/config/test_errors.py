@@ -140,9 +140,9 @@ CASES = {
         'invalid IPv6 address "::zz" in "listen" directive',
     ),
     "listen unknown option": (
-        "http {\n    server {\n        listen 8080 ssl;\n    }\n}\n",
+        "http {\n    server {\n        listen 8080 quic;\n    }\n}\n",
         3,
-        'invalid parameter "ssl"',
+        'invalid parameter "quic"',
     ),
     "error_page code below 300": (
         "http {\n    server {\n        error_page 404 200 /e.html;\n    }\n}\n",

@@ -24,7 +24,9 @@ import httpx
 import pytest
 from support import REPO, free_port, wait_until
 
-SHIPPED_PORTS = (8080, 8081)
+from webserv import tls_demo
+
+SHIPPED_PORTS = (8080, 8081, 8443)
 SITE_HOST = "localhost"  # the Host a browser sends for http://localhost:8080/
 
 
@@ -67,6 +69,7 @@ def demo(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
     shutil.copytree(REPO / "config", tmp / "config")
     shutil.copytree(REPO / "www", tmp / "www")
+    tls_demo.ensure(tmp / "var" / "tls")  # what `make run` makes on first run
     ports = {shipped: free_port() for shipped in SHIPPED_PORTS}
     conf_dir = tmp / "config"
     rewritten = dict.fromkeys(ports, 0)

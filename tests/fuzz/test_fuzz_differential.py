@@ -14,6 +14,11 @@ The property: when h11 completes the first request and the two disagree on where
 the connection closed. Inputs h11 rejects outright have no end for it to disagree about;
 they are counted (`--hypothesis-show-statistics`), and webserv's answer must still parse and
 the server must survive (test_fuzz_requests's checks).
+
+Bare LF (the `\n` line ends drawn): h11 ends a header section at LF LF or LF CR LF and takes
+LF for a header line's end, and so does webserv now (as nginx): the two agree there. In
+chunked framing webserv refuses a bare LF (size line, after data, last chunk, trailers); h11
+refuses it in the first two and takes it in trailers, where webserv's refusal is allowed.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ CONF = """
 error_log {tmp}/error.log info;
 http {{
     access_log off;
+    keepalive_requests 100000;  # bursts of up to 10000 on one connection (nginx: 1000)
     server {{
         listen 127.0.0.1:{port};
         root {root};

@@ -58,7 +58,9 @@ def ref_to_json(record: Record, live: Any = None) -> dict[str, Any]:
         "closed_at": record.closed or None,
         "duration_ms": ref_ms(record.closed - record.accepted) if record.closed else None,
         "syn": ref_syn_json(syn),
+        "syn_reason": None if syn else record.syn_reason(),  # added since (SYN cookies)
         "handshake": ref_handshake_json(accept),
+        "tls": None,  # a plain connection's (the TLS block: tests/tls)
         "requests": requests,
         "request_count": record.request_count,
         "requests_sampled": None
@@ -74,6 +76,7 @@ def ref_to_json(record: Record, live: Any = None) -> dict[str, Any]:
         },
         "tcp_info": close,
         "sequence": ref_sequence_json(syn, close, record.peer_fin, record.bytes_out),
+        "wire": None,  # without lifecycle_capture (the wire: tests/unit/test_capture.py)
     }
 
 

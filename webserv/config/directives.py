@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import variables
+from ..headers import AddHeader, Expires
 from .errors import ConfigError
 from .lexer import Statement
 from .values import (
+    TLS_PROTOCOLS,
     ListenAddress,
+    PathAt,
     compile_regex,
     parse_flag,
     parse_listen_address,
@@ -181,7 +184,7 @@ def _listen(stmt: Statement, args: list[str]) -> ListenAddress:
     if isinstance(parsed, str):
         raise fail(stmt, f'{parsed} in "listen" directive')
     host, port, ipv6 = parsed
-    default_server = reuseport = deferred = False
+    default_server = reuseport = deferred = ssl = False
     for option in args[1:]:
         if option in ("default_server", "default"):
             default_server = True
@@ -189,9 +192,11 @@ def _listen(stmt: Statement, args: list[str]) -> ListenAddress:
             reuseport = True
         elif option == "deferred":
             deferred = True
+        elif option == "ssl":
+            ssl = True
         else:
             raise fail(stmt, f'invalid parameter "{option}"')
-    return ListenAddress(host, port, ipv6, default_server, reuseport, deferred)
+    return ListenAddress(host, port, ipv6, default_server, reuseport, deferred, ssl)
 
 
 def _server_name(stmt: Statement, args: list[str]) -> tuple[str, ...]:
@@ -414,14 +419,15 @@ directive(
     ANY,  # as nginx: an unknown word is an "invalid parameter", however many there are
     _listen,
     multi=True,
-    syntax="listen [HOST:]PORT [default_server] [reuseport] [deferred];",
+    syntax="listen [HOST:]PORT [default_server] [ssl] [reuseport] [deferred];",
     default_text="*:80",
     doc="An address to accept connections on; IPv6 as `[::1]:8080`. "
     "The first server of an address, or the one marked `default_server`, answers requests "
     "whose Host matches no `server_name`. `reuseport`: one socket per worker "
     "(`SO_REUSEPORT`), the kernel spreads connections among them. `deferred`: the kernel "
     "hands a connection over only once its first bytes have arrived (`TCP_DEFER_ACCEPT`, "
-    "for `client_header_timeout`), so one that never sends is never accepted.",
+    "for `client_header_timeout`), so one that never sends is never accepted. `ssl`: "
+    "connections to this address speak TLS (HTTPS): see `ssl_certificate`.",
 )
 directive(
     "server_name",
@@ -652,6 +658,146 @@ directive(
     doc="How long a cached file is served before its path is checked again (`stat`). "
     "Changes made through webserv (PUT, DELETE, uploads) are seen at once.",
 )
+
+
+# --- headers and caching: nginx's ngx_http_headers_filter_module and core's etag, ims ----
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _add_header(stmt: Statement, args: list[str]) -> AddHeader:
+    name, text = args[0], args[1]
+    if len(args) == 3 and args[2] != "always":
+        raise fail(stmt, f'invalid parameter "{args[2]}"')
+    if not _HEADER_NAME.fullmatch(name):
+        raise fail(stmt, f'invalid header name "{name}" in "add_header" directive')
+    if any(c in text for c in "\r\n\0"):
+        raise fail(stmt, f'header "{name}" value contains CR, LF or NUL in "add_header" directive')
+    render = None
+    line: bytes | None = b""
+    if "$" in text:
+        try:
+            render = variables.compile_template(text, escape="none_raw")
+        except variables.UnknownVariable as exc:
+            raise fail(stmt, str(exc)) from None
+        line = None
+    elif text:
+        line = f"{name}: {text}\r\n".encode("utf-8", "surrogateescape")
+    return AddHeader(name, text, len(args) == 3, line, render)
+
+
+def _expires_time(stmt: Statement, text: str) -> int:
+    seconds = parse_time(text) if "ms" not in text else None  # whole seconds, as nginx
+    if seconds is None or seconds != int(seconds):
+        raise fail(stmt, '"expires" directive invalid value')
+    return int(seconds)
+
+
+def _expires(stmt: Statement, args: list[str]) -> Expires | None:
+    if len(args) == 2:
+        if args[0] != "modified":
+            raise fail(stmt, '"expires" directive invalid value')
+        kind, text = "modified", args[1]
+    else:
+        text = args[0]
+        if text == "off":
+            return None
+        if text in ("epoch", "max"):
+            return Expires(text)
+        kind = "access"
+    if "$" in text:
+        raise fail(stmt, '"expires" with variables is not supported by webserv')
+    if text.startswith("@"):
+        if kind == "modified":
+            raise fail(
+                stmt, '"expires" directive daily time cannot be used with "modified" parameter'
+            )
+        seconds = _expires_time(stmt, text[1:])
+        if seconds > 24 * 60 * 60:
+            raise fail(stmt, '"expires" directive daily time value must be less than 24 hours')
+        return Expires("daily", seconds)
+    sign = -1 if text.startswith("-") else 1
+    return Expires(kind, sign * _expires_time(stmt, text[1:] if text[:1] in "+-" else text))
+
+
+IMS_MODES = ("off", "exact", "before")
+
+
+def _if_modified_since(stmt: Statement, args: list[str]) -> str:
+    if args[0] not in IMS_MODES:
+        raise fail(stmt, f'invalid value "{args[0]}" in "if_modified_since" directive')
+    return args[0]
+
+
+def _count(stmt: Statement, args: list[str]) -> int:
+    if not args[0].isdigit():
+        raise fail(stmt, f'invalid number "{args[0]}" in "{stmt.name}" directive')
+    return int(args[0])
+
+
+directive(
+    "add_header",
+    HSL,
+    2,
+    3,
+    _add_header,
+    multi=True,
+    syntax="add_header NAME VALUE [always];",
+    default_text="none",
+    doc="Add a header field to responses with status 200, 201, 204, 206, 301, 302, 303, "
+    "304, 307 or 308; with `always`, to every response (error pages too). VALUE may hold "
+    "`$variables`; an empty VALUE adds nothing (for ETag and Last-Modified: removes the "
+    "handler's). A level with its own `add_header` inherits none from the outer levels.",
+)
+directive(
+    "expires",
+    HSL,
+    1,
+    2,
+    _expires,
+    syntax="expires [modified] TIME | @TIME | epoch | max | off;",
+    default_text="off",
+    doc="`Expires` and `Cache-Control` on the statuses of `add_header` without `always`: "
+    "TIME from now (or from the file's Last-Modified with `modified`), `@TIME` the next such "
+    "time of day; `Cache-Control: max-age=N`, or `no-cache` when negative. `epoch`: "
+    "1 Jan 1970 and `no-cache`; `max`: 31 Dec 2037 and 10 years.",
+)
+directive(
+    "etag",
+    HSL,
+    1,
+    1,
+    _flag,
+    default=True,
+    syntax="etag on | off;",
+    default_text="on",
+    doc="Send an `ETag` with static files (and compare it for If-None-Match, If-Match, "
+    "If-Range); off: no ETag, so only `*` and Last-Modified validate.",
+)
+directive(
+    "if_modified_since",
+    HSL,
+    1,
+    1,
+    _if_modified_since,
+    default="exact",
+    syntax="if_modified_since off | exact | before;",
+    default_text="exact",
+    doc="How a static file answers `If-Modified-Since` with 304: `exact` when the date is "
+    "the file's Last-Modified, `before` when the file is not newer than it, `off` never.",
+)
+directive(
+    "keepalive_requests",
+    HSL,
+    1,
+    1,
+    _count,
+    default=1000,
+    syntax="keepalive_requests N;",
+    default_text="1000",
+    doc="The Nth request of a connection is answered with `Connection: close`, and the "
+    "connection closed after it.",
+)
 directive(
     "return",
     frozenset({SERVER, LOCATION}),
@@ -741,6 +887,23 @@ directive(
 )
 
 
+directive(
+    "lifecycle_capture",
+    HS,
+    1,
+    1,
+    _flag,
+    default=False,
+    syntax="lifecycle_capture on | off;",
+    default_text="off",
+    doc="Capture the handshake and close segments of the server's ports (an `AF_PACKET` "
+    "socket with a kernel BPF filter: SYN, FIN, RST and zero-payload ACKs, never data) and "
+    "add them to each connection's record as `wire`: the server's ISN, every segment's "
+    "sequence and acknowledgement numbers and kernel receive time. Needs `CAP_NET_RAW`; "
+    "without it one warning and the lifecycle works without it.",
+)
+
+
 def _request_tcpinfo(stmt: Statement, args: list[str]) -> int:
     if args[0] == "every":
         return 1
@@ -796,4 +959,108 @@ directive(
     syntax="metrics on | off;",
     default_text="off",
     doc="Prometheus text exposition of connection, request and TCP metrics.",
+)
+
+
+# --- TLS (`listen ... ssl`): nginx's ngx_http_ssl_module names, contexts and defaults ------
+
+
+def _ssl_file(stmt: Statement, args: list[str]) -> PathAt:
+    return PathAt(args[0], stmt.file, stmt.line)
+
+
+def _ssl_protocols(stmt: Statement, args: list[str]) -> tuple[str, ...]:
+    for name in args:
+        if name not in TLS_PROTOCOLS:
+            raise fail(stmt, f'invalid value "{name}" in "ssl_protocols" directive')
+    return tuple(args)
+
+
+def _ssl_ciphers(stmt: Statement, args: list[str]) -> str:
+    import ssl  # (only a config that names ciphers pays for the import here)
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(args[0])
+    except ssl.SSLError:
+        raise fail(stmt, f'SSL_CTX_set_cipher_list("{args[0]}") failed') from None
+    return args[0]
+
+
+directive(
+    "ssl_certificate",
+    HS,
+    1,
+    1,
+    _ssl_file,
+    syntax="ssl_certificate FILE;",
+    default_text="none",
+    doc="The PEM certificate (with its chain after it) of the servers with `listen ... ssl`; "
+    "checked at load with its key.",
+)
+directive(
+    "ssl_certificate_key",
+    HS,
+    1,
+    1,
+    _ssl_file,
+    syntax="ssl_certificate_key FILE;",
+    default_text="none",
+    doc="The PEM private key of `ssl_certificate` (not encrypted); a key that does not match "
+    "its certificate is an error at load.",
+)
+directive(
+    "ssl_protocols",
+    HS,
+    1,
+    ANY,
+    _ssl_protocols,
+    default=("TLSv1.2", "TLSv1.3"),
+    syntax="ssl_protocols [TLSv1] [TLSv1.1] [TLSv1.2] [TLSv1.3];",
+    default_text="TLSv1.2 TLSv1.3",
+    doc="TLS versions accepted (from the lowest to the highest named).",
+)
+directive(
+    "ssl_ciphers",
+    HS,
+    1,
+    1,
+    _ssl_ciphers,
+    default="HIGH:!aNULL:!MD5",
+    syntax="ssl_ciphers CIPHERS;",
+    default_text="HIGH:!aNULL:!MD5",
+    doc="OpenSSL cipher list for TLS 1.2 and below (TLS 1.3 suites are OpenSSL's).",
+)
+directive(
+    "ssl_prefer_server_ciphers",
+    HS,
+    1,
+    1,
+    _flag,
+    default=False,
+    syntax="ssl_prefer_server_ciphers on | off;",
+    default_text="off",
+    doc="Pick the cipher by the server's order rather than the client's.",
+)
+directive(
+    "ssl_session_timeout",
+    HS,
+    1,
+    1,
+    _time,
+    default=300.0,
+    syntax="ssl_session_timeout TIME;",
+    default_text="5m",
+    doc="How long a TLS session (ticket or session id) can be resumed.",
+)
+directive(
+    "ssl_session_tickets",
+    HS,
+    1,
+    1,
+    _flag,
+    default=True,
+    syntax="ssl_session_tickets on | off;",
+    default_text="on",
+    doc="Resume sessions with tickets (their keys are shared by the workers, and new at "
+    "each start and reload).",
 )

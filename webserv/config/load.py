@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .. import variables
+from .. import tls, variables
+from ..headers import HeaderFilter
 from ..logs import COMBINED, AccessLog, LogFile
 from .directives import (
     DIRECTIVES,
@@ -29,7 +30,7 @@ from .directives import (
 from .errors import ConfigError
 from .lexer import Statement, parse_file
 from .model import Config, Listener, ListenGroup, Location, Server
-from .values import ListenAddress, compile_regex
+from .values import ListenAddress, PathAt, compile_regex
 
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "DELETE")
 LOCATION_MODIFIERS = ("=", "~", "~*", "^~")
@@ -213,6 +214,7 @@ class _Loader:
                 prefixes.append(loc)
         prefixes.sort(key=lambda loc: len(loc.pattern), reverse=True)
         header_count, header_size = value(merged, "large_client_header_buffers")
+        tls_settings = self.tls_settings(merged, listen_stmts)
         server = Server(
             names=value(own, "server_name"),
             listens=tuple(listens),
@@ -229,10 +231,41 @@ class _Loader:
             lifecycle_log=self.log_file(merged.get("lifecycle_log"), 64 * 1024, 1.0),
             status_history=value(merged, "status_history"),
             request_tcpinfo=value(merged, "lifecycle_request_tcpinfo"),
+            lifecycle_capture=value(merged, "lifecycle_capture"),
+            tls=tls_settings,
+            ssl_context=tls.make_context(tls_settings) if tls_settings is not None else None,
         )
         for address, stmt in listen_stmts:
             self.listen_stmts[(id(server), address)] = stmt
         return server
+
+    def tls_settings(
+        self, s: Settings, listen_stmts: list[tuple[ListenAddress, Statement]]
+    ) -> tls.TlsSettings | None:
+        """The server's ssl_* settings (None without a certificate), as nginx checks them."""
+        cert, key = s.get("ssl_certificate"), s.get("ssl_certificate_key")
+        if cert is None:
+            for address, stmt in listen_stmts:
+                if address.ssl:
+                    raise fail(
+                        stmt, 'no "ssl_certificate" is defined for the listen ... ssl directive'
+                    )
+            return None
+        if key is None:
+            raise ConfigError(
+                cert.file,
+                cert.line,
+                f'no "ssl_certificate_key" is defined for certificate "{cert.path}"',
+            )
+        return tls.TlsSettings(
+            certificate=PathAt(self.absolute(cert.path), cert.file, cert.line),
+            certificate_key=PathAt(self.absolute(key.path), key.file, key.line),
+            protocols=value(s, "ssl_protocols"),
+            ciphers=value(s, "ssl_ciphers"),
+            session_timeout=value(s, "ssl_session_timeout"),
+            session_tickets=value(s, "ssl_session_tickets"),
+            prefer_server_ciphers=value(s, "ssl_prefer_server_ciphers"),
+        )
 
     def location_args(self, lb: Statement) -> tuple[str, str]:
         args = lb.arg_texts()
@@ -293,6 +326,10 @@ class _Loader:
             open_file_cache=value(s, "open_file_cache"),
             open_file_cache_valid=value(s, "open_file_cache_valid"),
             return_=s.get("return"),
+            header_filter=header_filter(s),
+            etag=value(s, "etag"),
+            if_modified_since=value(s, "if_modified_since"),
+            keepalive_requests=value(s, "keepalive_requests"),
             status=value(s, "status"),
             metrics=value(s, "metrics"),
             cgi=self.cgi_map(s.get("cgi", [])),
@@ -385,8 +422,28 @@ class _Loader:
             lifecycle = any(
                 g.default.lifecycle or any(s.lifecycle for s in g.servers) for g in covered.values()
             )
+            contexts = None
+            if any(a.ssl for _, a, _ in by_address[(host, port, ipv6)]):
+                contexts = {}
+                for g in covered.values():
+                    if g.default.tls is None:  # another server's `listen ... ssl`: no cert here
+                        raise ConfigError(
+                            g.default.file,
+                            g.default.line,
+                            f'no "ssl_certificate" is defined for the default server of '
+                            f"{g.address.display()} (listen ... ssl)",
+                        )
+                    contexts[g] = tls.entry_context(g)
             listeners.append(
-                Listener(group.address, covered, len(covered) > 1, reuseport, lifecycle, deferred)
+                Listener(
+                    group.address,
+                    covered,
+                    len(covered) > 1,
+                    reuseport,
+                    lifecycle,
+                    deferred,
+                    contexts,
+                )
             )
         return tuple(listeners)
 
@@ -435,6 +492,16 @@ class _Loader:
             wildcard_back=tuple(back),
             regex_names=tuple(regex),
         )
+
+
+def header_filter(s: Settings) -> HeaderFilter | None:
+    """add_header and expires of one level, or None (nothing to do per response). A level
+    with its own add_header lines has only those: `merge` replaces the outer list whole."""
+    headers = tuple(h for h, _ in s.get("add_header", ()))
+    expires = value(s, "expires")
+    if not headers and expires is None:
+        return None
+    return HeaderFilter(headers, expires)
 
 
 def value(settings: Settings, name: str) -> Any:

@@ -45,6 +45,11 @@ class Location:
     open_file_cache: tuple[int, float] | None
     open_file_cache_valid: float
     return_: Return | None
+    # add_header / expires (headers.HeaderFilter), None without either: the writer skips it
+    header_filter: Any
+    etag: bool
+    if_modified_since: str  # "off", "exact" or "before"
+    keepalive_requests: int  # the Nth request of a connection closes it
     # later features: CGI, uploads, the lifecycle status page and metrics
     cgi: Mapping[str, str | None] = field(default_factory=dict)  # ".py" -> interpreter or None
     cgi_timeout: float = 30.0
@@ -77,6 +82,9 @@ class Server:
     lifecycle_log: Any = None  # logs.LogFile, or None
     status_history: int = 200
     request_tcpinfo: int = 0  # lifecycle_request_tcpinfo: every Nth request (0: off)
+    lifecycle_capture: bool = False  # capture.py: the handshake and close as on the wire
+    tls: Any = None  # tls.TlsSettings when it has an ssl_certificate
+    ssl_context: Any = None  # its ssl.SSLContext (what SNI switches a handshake to)
 
     @property
     def primary_name(self) -> str:
@@ -106,6 +114,7 @@ class Listener:
     reuseport: bool = False  # one socket per worker (SO_REUSEPORT) instead of one shared
     lifecycle: bool = True  # a server behind it records the lifecycle: keep each SYN
     deferred: float = 0.0  # seconds of TCP_DEFER_ACCEPT (listen ... deferred); 0: off
+    tls: Mapping[ListenGroup, Any] | None = None  # `listen ... ssl`: each group's SSLContext
 
     @property
     def key(self) -> tuple[str, int, bool]:

@@ -62,6 +62,18 @@ def compile_regex(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(_PCRE_NAMED_GROUP.sub("(?P<", pattern), flags)
 
 
+TLS_PROTOCOLS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+
+@dataclass(slots=True, frozen=True)
+class PathAt:
+    """A file a directive names, with where it was named (for errors found when it is read)."""
+
+    path: str
+    file: str
+    line: int
+
+
 def parse_flag(text: str) -> bool | None:
     return {"on": True, "off": False}.get(text)
 
@@ -74,6 +86,7 @@ class ListenAddress:
     default_server: bool = False
     reuseport: bool = False  # one socket per worker in an SO_REUSEPORT group
     deferred: bool = False  # accepted once the first data arrives (TCP_DEFER_ACCEPT)
+    ssl: bool = False  # connections speak TLS (`listen ... ssl`)
 
     @property
     def key(self) -> tuple[str, int]:

@@ -72,6 +72,8 @@ def build_env(ex: Exchange, script, content_length: int | None) -> dict[bytes, b
         b"REDIRECT_STATUS": b"200",  # php-cgi refuses to run without it (cgi.force_redirect)
         b"PATH": _PATH,
     }
+    if conn.https:
+        env[b"HTTPS"] = b"on"  # as nginx's fastcgi_params: the request came over TLS
     if script.path_info:
         # RFC 3875 §4.1.6: unset when PATH_INFO is empty
         env[b"PATH_TRANSLATED"] = _fs(script.path_translated)

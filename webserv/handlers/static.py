@@ -100,9 +100,10 @@ def file_response(ex: Exchange, entry: OpenFile, name: str | None = None) -> Res
     # differ in default_type, and a cached file reached through both must not mix them
     if entry.fields_types is not loc:
         ctype = content_type(ex, name or entry.path)
+        etag = f"ETag: {entry.etag}\r\n" if loc.etag else ""  # `etag off`: none
         entry.fields = (
             f"Content-Type: {ctype}\r\nLast-Modified: {entry.last_modified}\r\n"
-            f"ETag: {entry.etag}\r\nAccept-Ranges: bytes\r\n"
+            f"{etag}Accept-Ranges: bytes\r\n"
         ).encode("latin-1")
         entry.fields_types = loc
     if not ex.headers.keys().isdisjoint(CONDITIONAL):
@@ -121,9 +122,11 @@ def whole_file(entry: OpenFile) -> Response:
     )
 
 
-def _etag_matches(header: str, etag: str, weak: bool) -> bool:
+def _etag_matches(header: str, etag: str | None, weak: bool) -> bool:
     if header.strip() == "*":
         return True
+    if etag is None:  # `etag off`: only "*" matches, as in nginx
+        return False
     for candidate in header.split(","):
         candidate = candidate.strip()
         if candidate.startswith("W/"):
@@ -136,11 +139,16 @@ def _etag_matches(header: str, etag: str, weak: bool) -> bool:
 
 
 def _conditional(ex: Exchange, entry: OpenFile) -> Response:
-    """RFC 9110 §13.2.2: preconditions in order, then the range."""
+    """RFC 9110 §13.2.2: preconditions in order, then the range.
+
+    `etag off` leaves the file without an entity tag (only `*` matches it); the location's
+    `if_modified_since` says how If-Modified-Since compares (nginx: exact by default)."""
     headers = ex.headers
+    loc = ex.location
+    etag = entry.etag if loc.etag else None
     if_match = ex.header(b"if-match")
     if if_match is not None:
-        if not _etag_matches(if_match, entry.etag, weak=False):
+        if not _etag_matches(if_match, etag, weak=False):
             entry.release()
             raise HttpError(412)
     else:
@@ -153,14 +161,21 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
     if_none_match = ex.header(b"if-none-match")
     not_modified = False
     if if_none_match is not None:
-        not_modified = _etag_matches(if_none_match, entry.etag, weak=True)
-    elif b"if-modified-since" in headers:
+        not_modified = _etag_matches(if_none_match, etag, weak=True)
+    elif b"if-modified-since" in headers and loc.if_modified_since != "off":
         when = parse_http_date(ex.header(b"if-modified-since") or "")
-        not_modified = when is not None and entry.mtime <= when
+        if when is None:
+            not_modified = False
+        elif loc.if_modified_since == "exact":
+            not_modified = when == entry.mtime
+        else:  # "before"
+            not_modified = entry.mtime <= when
     if not_modified:
         entry.release()
-        fields = f"Last-Modified: {entry.last_modified}\r\nETag: {entry.etag}\r\n".encode("latin-1")
-        return Response(304, fields, length=None)
+        fields = f"Last-Modified: {entry.last_modified}\r\n"
+        if etag is not None:
+            fields += f"ETag: {etag}\r\n"
+        return Response(304, fields.encode("latin-1"), length=None)
     range_header = ex.header(b"range")
     # an empty file has no byte a range could describe (a suffix range on it is even
     # "satisfiable" by RFC 9110 §14.1.1 with nothing to send): answer 200, as nginx does
@@ -170,7 +185,7 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
     if if_range is not None:
         if_range = if_range.strip()
         if if_range.startswith(('"', "W/")):
-            fresh = if_range == entry.etag  # If-Range needs a strong match
+            fresh = if_range == etag  # If-Range needs a strong match (none with etag off)
         else:
             fresh = if_range == entry.last_modified
         if not fresh:

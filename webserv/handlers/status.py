@@ -51,6 +51,8 @@ def status(ex: Exchange) -> Response | Awaitable[Response]:
     data = control.snapshot(worker, limit)  # folds first: counters and records up to date
     lifecycle = worker.lifecycle
     data["lifecycle"] = lifecycle is not None
+    capture = getattr(worker, "capture", None)  # lifecycle_capture: this worker's table
+    data["capture"] = capture.state_json() if capture is not None else None
     data["version"] = __version__
     data["pid"] = os.getpid()
     data["you"] = {"connection": ex.conn.id}

@@ -34,9 +34,10 @@ class BindError(Exception):
 
 
 def open_socket(
-    address: ListenAddress, reuseport: bool = False, backlog: int = BACKLOG
+    address: ListenAddress, reuseport: bool = False, backlog: int = BACKLOG, save_syn: bool = False
 ) -> socket.socket:
-    """Bind and listen on one address; BindError with nginx's wording if not."""
+    """Bind and listen on one address; BindError with nginx's wording if not. `save_syn`:
+    TCP_SAVE_SYN before listen(), so that no SYN of the first instant goes unsaved."""
     family = socket.AF_INET6 if address.ipv6 else socket.AF_INET
     host = address.host or ("::" if address.ipv6 else "0.0.0.0")
     try:
@@ -55,6 +56,8 @@ def open_socket(
         if address.ipv6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(infos[0][4])
+        if save_syn:
+            savedsyn.enable_save_syn(sock)
         sock.listen(backlog)
     except OSError as exc:
         sock.close()
@@ -122,7 +125,9 @@ class ListenSockets:
                         )
                     socks = previous.socks[:count]
                 while len(socks) < count:
-                    sock = open_socket(listener.address, listener.reuseport)
+                    sock = open_socket(
+                        listener.address, listener.reuseport, save_syn=listener.lifecycle
+                    )
                     opened.append(sock)
                     socks.append(sock)
                 # the kernel keeps each SYN for us to read once; a socket taken over from a

@@ -135,7 +135,8 @@ class ListenSockets:
                 was = previous.save_syn if previous is not None else False
                 if listener.lifecycle or was:
                     for sock in socks:
-                        savedsyn.enable_save_syn(sock, listener.lifecycle)
+                        if sock not in opened:  # (a new one was told before its listen())
+                            savedsyn.enable_save_syn(sock, listener.lifecycle)
                 if listener.deferred or previous is not None:  # (a reload may turn it off)
                     for sock in socks:
                         if not defer_accept(sock, listener.deferred) and listener.deferred:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +181,27 @@ class Straced(RunningServer):
 
     def calls(self) -> list[str]:
         return self.trace.read_text().splitlines() if self.trace.exists() else []
+
+
+def start_tcpdump(argv: list[str], timeout: float = 10.0) -> subprocess.Popen:
+    """tcpdump started with `argv`, returned once it says it is capturing ("listening on");
+    skips the test where tcpdump is missing or cannot capture here."""
+    if shutil.which("tcpdump") is None:
+        pytest.skip("tcpdump is not installed (scripts/system-deps.sh: apt-get install tcpdump)")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = ""
+    deadline = time.monotonic() + timeout
+    while "listening on" not in err:
+        if proc.poll() is not None:
+            err += proc.stderr.read()
+            pytest.skip(f"tcpdump cannot capture here (exit {proc.returncode}): {err.strip()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"tcpdump did not start capturing: {err!r}")
+        # the descriptor itself: a readline() would buffer tcpdump's second line (the
+        # "listening on" one) in Python, where select() can no longer see it
+        ready, _, _ = select.select([proc.stderr], [], [], 0.1)
+        if ready:
+            err += os.read(proc.stderr.fileno(), 4096).decode(errors="replace")
+    return proc

@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import select
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -30,6 +26,7 @@ from lifecycle_support import (
     log_record,
     read_response,
     reset,
+    start_tcpdump,
     status_of,
 )
 from support import RunningServer, ipv6_loopback, wait_until
@@ -116,25 +113,10 @@ def parse_tcpdump(out: str) -> list[dict]:
 
 @contextlib.contextmanager
 def tcpdump(port: int, timeout: float = 10.0) -> Iterator[list[dict]]:
-    if shutil.which("tcpdump") is None:
-        pytest.skip("tcpdump is not installed (scripts/system-deps.sh: apt-get install tcpdump)")
     argv = ["tcpdump", "-S", "-tt", "-n", "-i", "lo", "-l", "-x", "-U", f"tcp port {port}"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_tcpdump(argv, timeout)
     result: list[dict] = []
     try:
-        err = ""
-        deadline = time.monotonic() + timeout
-        while "listening on" not in err:
-            if proc.poll() is not None:
-                err += proc.stderr.read()
-                pytest.skip(f"tcpdump cannot capture here (exit {proc.returncode}): {err.strip()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"tcpdump did not start capturing: {err!r}")
-            # the descriptor itself: a readline() would buffer tcpdump's second line (the
-            # "listening on" one) in Python, where select() can no longer see it
-            ready, _, _ = select.select([proc.stderr], [], [], 0.1)
-            if ready:
-                err += os.read(proc.stderr.fileno(), 4096).decode(errors="replace")
         yield result
         time.sleep(0.3)  # the last segments reach tcpdump's buffer (not an assertion)
         proc.terminate()

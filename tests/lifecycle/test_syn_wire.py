@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import re
-import select
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
-from lifecycle_support import closed_record, connect, get, log_record, read_response, status_of
+from lifecycle_support import (
+    closed_record,
+    connect,
+    get,
+    log_record,
+    read_response,
+    start_tcpdump,
+    status_of,
+)
 from support import RunningServer, ipv6_loopback, wait_until
 
 CONF = """
@@ -55,25 +59,11 @@ FLAG_LETTERS = {"S": "SYN", "E": "ECE", "W": "CWR", "e": "AE"}
 @contextlib.contextmanager
 def capture_syn(port: int, version: int, timeout: float = 10.0) -> Iterator[dict]:
     """tcpdump for one SYN to `port`; the dict is filled with what it printed on exit."""
-    if shutil.which("tcpdump") is None:
-        pytest.skip("tcpdump is not installed (scripts/system-deps.sh: apt-get install tcpdump)")
     argv = ["tcpdump", "-i", "lo", "-n", "-S", "-v", "-l", "-c", "1"]
     argv.append(FILTERS[version].format(port=port))
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_tcpdump(argv, timeout)
     result: dict = {}
     try:
-        # tcpdump says "listening on lo, ..." once the capture is active
-        err = ""
-        deadline = time.monotonic() + timeout
-        while "listening on" not in err:
-            if proc.poll() is not None:
-                err += proc.stderr.read()
-                pytest.skip(f"tcpdump cannot capture here (exit {proc.returncode}): {err.strip()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"tcpdump did not start capturing: {err!r}")
-            ready, _, _ = select.select([proc.stderr], [], [], 0.1)
-            if ready:
-                err += proc.stderr.readline()
         yield result
         out, rest = proc.communicate(timeout=timeout)
         m = LINE.search(out)

@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from support import RunningServer, read_until_close, wait_until
+from support import RunningServer, _accepts, read_until_close, wait_until
 from tls_support import TlsRaw, metric, tls_request, tls_socket
 
 BIG = 48 * 1024 * 1024  # the slow reader's file
@@ -243,14 +243,6 @@ http {{
         return lines[0], fields, body.split(b"<hr>")[0]
 
     assert shape(ours) == shape(theirs)
-
-
-def _accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_redirect_to_https(server):

@@ -2,8 +2,11 @@
 
 Each row names the contexts a directive may appear in, its argument count, the function that
 turns its arguments into a typed value, its default and how an inner context inherits it.
-load.py walks the statement tree against this table; README's directive reference is
-generated from it (`python -m webserv --directives`).
+This module holds the core rows (processes, listening, locations, files, logs, timeouts,
+return, uploads, CGI); the sections directives_headers.py, directives_lifecycle.py and
+directives_tls.py hold theirs, and table.py the machinery. Importing this module registers
+them all. load.py walks the statement tree against DIRECTIVES; README's directive reference
+is generated from it (`python -m webserv --directives`).
 """
 
 from __future__ import annotations
@@ -14,24 +17,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import variables
-from ..headers import AddHeader, Expires
-from .errors import ConfigError
 from .lexer import Statement
-from .values import (
-    TLS_PROTOCOLS,
-    ListenAddress,
-    PathAt,
-    compile_regex,
-    parse_flag,
-    parse_listen_address,
-    parse_size,
-    parse_time,
+from .table import (
+    ANY,
+    DIRECTIVES,
+    EVENTS,
+    HS,
+    HSL,
+    HTTP,
+    LOCATION,
+    MAIN,
+    SERVER,
+    Directive,
+    _flag,
+    _path,
+    _positive_int,
+    _size,
+    _time,
+    _words,
+    directive,
+    fail,
 )
+from .values import ListenAddress, compile_regex, parse_listen_address, parse_size, parse_time
 
-MAIN, EVENTS, HTTP, SERVER, LOCATION = "main", "events", "http", "server", "location"
-HSL = frozenset({HTTP, SERVER, LOCATION})
-HS = frozenset({HTTP, SERVER})
-ANY = -1
+__all__ = ["ANY", "DIRECTIVES", "EVENTS", "HS", "HSL", "HTTP", "LOCATION", "MAIN", "SERVER"]
+__all__ += ["Directive", "directive", "fail"]
 
 # RFC 9110 methods webserv recognises; the ones it can serve are a subset (see IMPLEMENTED).
 KNOWN_METHODS = frozenset(
@@ -40,62 +50,6 @@ KNOWN_METHODS = frozenset(
 IMPLEMENTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE"})
 LOG_LEVELS = ("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-
-
-def fail(stmt: Statement, message: str) -> ConfigError:
-    return ConfigError(stmt.file, stmt.line, message)
-
-
-@dataclass(slots=True, frozen=True)
-class Directive:
-    name: str
-    contexts: frozenset[str]
-    min_args: int
-    max_args: int  # ANY: no upper bound
-    parse: Callable[[Statement, list[str]], Any] | None
-    default: Any = None
-    syntax: str = ""
-    default_text: str = ""
-    doc: str = ""
-    block: bool = False
-    # may repeat in one context; values accumulate in a list, and an inner context that has
-    # its own replaces the outer list as a whole (nginx: error_page, access_log)
-    multi: bool = False
-
-
-# --- value parsers -------------------------------------------------------------------------
-
-
-def _one(parse: Callable[[str], Any], what: str) -> Callable[[Statement, list[str]], Any]:
-    def parser(stmt: Statement, args: list[str]) -> Any:
-        value = parse(args[0])
-        if value is None:
-            raise fail(stmt, f'invalid {what} "{args[0]}" in "{stmt.name}" directive')
-        return value
-
-    return parser
-
-
-_size = _one(parse_size, "size")
-_time = _one(parse_time, "time")
-
-
-def _flag(stmt: Statement, args: list[str]) -> bool:
-    value = parse_flag(args[0])
-    if value is None:
-        raise fail(
-            stmt, f'invalid value "{args[0]}" in "{stmt.name}" directive, it must be "on" or "off"'
-        )
-    return value
-
-
-_path = _one(lambda s: s or None, "path")
-
-
-def _positive_int(stmt: Statement, args: list[str]) -> int:
-    if not args[0].isdigit() or int(args[0]) < 1:
-        raise fail(stmt, f'invalid number "{args[0]}" in "{stmt.name}" directive')
-    return int(args[0])
 
 
 def _worker_processes(stmt: Statement, args: list[str]) -> int | str:
@@ -107,10 +61,6 @@ def _error_log(stmt: Statement, args: list[str]) -> tuple[str, str]:
     if level not in LOG_LEVELS:
         raise fail(stmt, f'invalid log level "{level}"')
     return (args[0], level)
-
-
-def _words(stmt: Statement, args: list[str]) -> tuple[str, ...]:
-    return tuple(args)
 
 
 def _methods(stmt: Statement, args: list[str]) -> frozenset[str]:
@@ -295,19 +245,6 @@ def _header_buffers(stmt: Statement, args: list[str]) -> tuple[int, int]:
     if not size or size < 256:
         raise fail(stmt, f'invalid size "{args[1]}" in "large_client_header_buffers" directive')
     return (count, size)
-
-
-# --- the table ---------------------------------------------------------------------------
-
-DIRECTIVES: dict[str, Directive] = {}
-
-
-def directive(
-    name: str, contexts: Any, min_args: int, max_args: int, parse: Any, **kw: Any
-) -> None:
-    if isinstance(contexts, str):
-        contexts = frozenset({contexts})
-    DIRECTIVES[name] = Directive(name, frozenset(contexts), min_args, max_args, parse, **kw)
 
 
 directive(
@@ -658,146 +595,6 @@ directive(
     doc="How long a cached file is served before its path is checked again (`stat`). "
     "Changes made through webserv (PUT, DELETE, uploads) are seen at once.",
 )
-
-
-# --- headers and caching: nginx's ngx_http_headers_filter_module and core's etag, ims ----
-
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
-def _add_header(stmt: Statement, args: list[str]) -> AddHeader:
-    name, text = args[0], args[1]
-    if len(args) == 3 and args[2] != "always":
-        raise fail(stmt, f'invalid parameter "{args[2]}"')
-    if not _HEADER_NAME.fullmatch(name):
-        raise fail(stmt, f'invalid header name "{name}" in "add_header" directive')
-    if any(c in text for c in "\r\n\0"):
-        raise fail(stmt, f'header "{name}" value contains CR, LF or NUL in "add_header" directive')
-    render = None
-    line: bytes | None = b""
-    if "$" in text:
-        try:
-            render = variables.compile_template(text, escape="none_raw")
-        except variables.UnknownVariable as exc:
-            raise fail(stmt, str(exc)) from None
-        line = None
-    elif text:
-        line = f"{name}: {text}\r\n".encode("utf-8", "surrogateescape")
-    return AddHeader(name, text, len(args) == 3, line, render)
-
-
-def _expires_time(stmt: Statement, text: str) -> int:
-    seconds = parse_time(text) if "ms" not in text else None  # whole seconds, as nginx
-    if seconds is None or seconds != int(seconds):
-        raise fail(stmt, '"expires" directive invalid value')
-    return int(seconds)
-
-
-def _expires(stmt: Statement, args: list[str]) -> Expires | None:
-    if len(args) == 2:
-        if args[0] != "modified":
-            raise fail(stmt, '"expires" directive invalid value')
-        kind, text = "modified", args[1]
-    else:
-        text = args[0]
-        if text == "off":
-            return None
-        if text in ("epoch", "max"):
-            return Expires(text)
-        kind = "access"
-    if "$" in text:
-        raise fail(stmt, '"expires" with variables is not supported by webserv')
-    if text.startswith("@"):
-        if kind == "modified":
-            raise fail(
-                stmt, '"expires" directive daily time cannot be used with "modified" parameter'
-            )
-        seconds = _expires_time(stmt, text[1:])
-        if seconds > 24 * 60 * 60:
-            raise fail(stmt, '"expires" directive daily time value must be less than 24 hours')
-        return Expires("daily", seconds)
-    sign = -1 if text.startswith("-") else 1
-    return Expires(kind, sign * _expires_time(stmt, text[1:] if text[:1] in "+-" else text))
-
-
-IMS_MODES = ("off", "exact", "before")
-
-
-def _if_modified_since(stmt: Statement, args: list[str]) -> str:
-    if args[0] not in IMS_MODES:
-        raise fail(stmt, f'invalid value "{args[0]}" in "if_modified_since" directive')
-    return args[0]
-
-
-def _count(stmt: Statement, args: list[str]) -> int:
-    if not args[0].isdigit():
-        raise fail(stmt, f'invalid number "{args[0]}" in "{stmt.name}" directive')
-    return int(args[0])
-
-
-directive(
-    "add_header",
-    HSL,
-    2,
-    3,
-    _add_header,
-    multi=True,
-    syntax="add_header NAME VALUE [always];",
-    default_text="none",
-    doc="Add a header field to responses with status 200, 201, 204, 206, 301, 302, 303, "
-    "304, 307 or 308; with `always`, to every response (error pages too). VALUE may hold "
-    "`$variables`; an empty VALUE adds nothing (for ETag and Last-Modified: removes the "
-    "handler's). A level with its own `add_header` inherits none from the outer levels.",
-)
-directive(
-    "expires",
-    HSL,
-    1,
-    2,
-    _expires,
-    syntax="expires [modified] TIME | @TIME | epoch | max | off;",
-    default_text="off",
-    doc="`Expires` and `Cache-Control` on the statuses of `add_header` without `always`: "
-    "TIME from now (or from the file's Last-Modified with `modified`), `@TIME` the next such "
-    "time of day; `Cache-Control: max-age=N`, or `no-cache` when negative. `epoch`: "
-    "1 Jan 1970 and `no-cache`; `max`: 31 Dec 2037 and 10 years.",
-)
-directive(
-    "etag",
-    HSL,
-    1,
-    1,
-    _flag,
-    default=True,
-    syntax="etag on | off;",
-    default_text="on",
-    doc="Send an `ETag` with static files (and compare it for If-None-Match, If-Match, "
-    "If-Range); off: no ETag, so only `*` and Last-Modified validate.",
-)
-directive(
-    "if_modified_since",
-    HSL,
-    1,
-    1,
-    _if_modified_since,
-    default="exact",
-    syntax="if_modified_since off | exact | before;",
-    default_text="exact",
-    doc="How a static file answers `If-Modified-Since` with 304: `exact` when the date is "
-    "the file's Last-Modified, `before` when the file is not newer than it, `off` never.",
-)
-directive(
-    "keepalive_requests",
-    HSL,
-    1,
-    1,
-    _count,
-    default=1000,
-    syntax="keepalive_requests N;",
-    default_text="1000",
-    doc="The Nth request of a connection is answered with `Connection: close`, and the "
-    "connection closed after it.",
-)
 directive(
     "return",
     frozenset({SERVER, LOCATION}),
@@ -854,213 +651,5 @@ directive(
 )
 
 
-def _history(stmt: Statement, args: list[str]) -> int:
-    value = _positive_int(stmt, args)
-    if value > 100000:
-        raise fail(stmt, f'"status_history" of {value} connections is too many (100000 at most)')
-    return value
-
-
-directive(
-    "lifecycle",
-    HS,
-    1,
-    1,
-    _flag,
-    default=True,
-    syntax="lifecycle on | off;",
-    default_text="on",
-    doc="Record each connection's TCP lifecycle: the client's SYN "
-    "(TCP_SAVE_SYN) and TCP_INFO at accept and at close. Off: nothing is read from the kernel "
-    "(`$tcpinfo_*` log variables still read TCP_INFO when a line is written, as nginx's do).",
-)
-directive(
-    "lifecycle_log",
-    HS,
-    1,
-    1,
-    _path,
-    syntax="lifecycle_log PATH | off;",
-    default_text="off",
-    doc="One JSON line per connection at close: SYN, TCP_INFO at accept and close, who "
-    "closed first, and its requests with their timings.",
-)
-
-
-directive(
-    "lifecycle_capture",
-    HS,
-    1,
-    1,
-    _flag,
-    default=False,
-    syntax="lifecycle_capture on | off;",
-    default_text="off",
-    doc="Capture the handshake and close segments of the server's ports (an `AF_PACKET` "
-    "socket with a kernel BPF filter: SYN, FIN, RST and zero-payload ACKs, never data) and "
-    "add them to each connection's record as `wire`: the server's ISN, every segment's "
-    "sequence and acknowledgement numbers and kernel receive time. Needs `CAP_NET_RAW`; "
-    "without it one warning and the lifecycle works without it.",
-)
-
-
-def _request_tcpinfo(stmt: Statement, args: list[str]) -> int:
-    if args[0] == "every":
-        return 1
-    if args[0] == "off":
-        return 0
-    return _positive_int(stmt, args)
-
-
-directive(
-    "lifecycle_request_tcpinfo",
-    HS,
-    1,
-    1,
-    _request_tcpinfo,
-    default=0,
-    syntax="lifecycle_request_tcpinfo every | N | off;",
-    default_text="off",
-    doc="TCP_INFO per request: read at its first byte and when its response has been handed "
-    "to the kernel, kept as deltas (retransmits, bytes acked and received, segments) with the "
-    "RTT and delivery rate at its end — for the first request of a connection, every Nth, and "
-    "one known to be the last (`Connection: close`). Two getsockopt calls per such request.",
-)
-directive(
-    "status_history",
-    HS,
-    1,
-    1,
-    _history,
-    default=200,
-    syntax="status_history N;",
-    default_text="200",
-    doc="How many closed connections the status page keeps.",
-)
-directive(
-    "status",
-    LOCATION,
-    1,
-    1,
-    _flag,
-    default=False,
-    syntax="status on | off;",
-    default_text="off",
-    doc="A live page of open and recent connections (each drawn from "
-    "SYN to close) and aggregate charts; JSON with `Accept: application/json` or `?format=json`.",
-)
-directive(
-    "metrics",
-    LOCATION,
-    1,
-    1,
-    _flag,
-    default=False,
-    syntax="metrics on | off;",
-    default_text="off",
-    doc="Prometheus text exposition of connection, request and TCP metrics.",
-)
-
-
-# --- TLS (`listen ... ssl`): nginx's ngx_http_ssl_module names, contexts and defaults ------
-
-
-def _ssl_file(stmt: Statement, args: list[str]) -> PathAt:
-    return PathAt(args[0], stmt.file, stmt.line)
-
-
-def _ssl_protocols(stmt: Statement, args: list[str]) -> tuple[str, ...]:
-    for name in args:
-        if name not in TLS_PROTOCOLS:
-            raise fail(stmt, f'invalid value "{name}" in "ssl_protocols" directive')
-    return tuple(args)
-
-
-def _ssl_ciphers(stmt: Statement, args: list[str]) -> str:
-    import ssl  # (only a config that names ciphers pays for the import here)
-
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(args[0])
-    except ssl.SSLError:
-        raise fail(stmt, f'SSL_CTX_set_cipher_list("{args[0]}") failed') from None
-    return args[0]
-
-
-directive(
-    "ssl_certificate",
-    HS,
-    1,
-    1,
-    _ssl_file,
-    syntax="ssl_certificate FILE;",
-    default_text="none",
-    doc="The PEM certificate (with its chain after it) of the servers with `listen ... ssl`; "
-    "checked at load with its key.",
-)
-directive(
-    "ssl_certificate_key",
-    HS,
-    1,
-    1,
-    _ssl_file,
-    syntax="ssl_certificate_key FILE;",
-    default_text="none",
-    doc="The PEM private key of `ssl_certificate` (not encrypted); a key that does not match "
-    "its certificate is an error at load.",
-)
-directive(
-    "ssl_protocols",
-    HS,
-    1,
-    ANY,
-    _ssl_protocols,
-    default=("TLSv1.2", "TLSv1.3"),
-    syntax="ssl_protocols [TLSv1] [TLSv1.1] [TLSv1.2] [TLSv1.3];",
-    default_text="TLSv1.2 TLSv1.3",
-    doc="TLS versions accepted (from the lowest to the highest named).",
-)
-directive(
-    "ssl_ciphers",
-    HS,
-    1,
-    1,
-    _ssl_ciphers,
-    default="HIGH:!aNULL:!MD5",
-    syntax="ssl_ciphers CIPHERS;",
-    default_text="HIGH:!aNULL:!MD5",
-    doc="OpenSSL cipher list for TLS 1.2 and below (TLS 1.3 suites are OpenSSL's).",
-)
-directive(
-    "ssl_prefer_server_ciphers",
-    HS,
-    1,
-    1,
-    _flag,
-    default=False,
-    syntax="ssl_prefer_server_ciphers on | off;",
-    default_text="off",
-    doc="Pick the cipher by the server's order rather than the client's.",
-)
-directive(
-    "ssl_session_timeout",
-    HS,
-    1,
-    1,
-    _time,
-    default=300.0,
-    syntax="ssl_session_timeout TIME;",
-    default_text="5m",
-    doc="How long a TLS session (ticket or session id) can be resumed.",
-)
-directive(
-    "ssl_session_tickets",
-    HS,
-    1,
-    1,
-    _flag,
-    default=True,
-    syntax="ssl_session_tickets on | off;",
-    default_text="on",
-    doc="Resume sessions with tickets (their keys are shared by the workers, and new at "
-    "each start and reload).",
-)
+# the sections register their rows on import (kept in this order in the reference)
+from . import directives_headers, directives_lifecycle, directives_tls  # noqa: E402, F401

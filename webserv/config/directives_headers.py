@@ -1,0 +1,147 @@
+"""Directive rows for response headers and caching: add_header, expires, etag,
+if_modified_since, keepalive_requests (nginx's headers filter and core). Only parses and
+registers; the headers are built by headers.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .. import variables
+from ..headers import AddHeader, Expires
+from .lexer import Statement
+from .table import HSL, _count, _flag, directive, fail
+from .values import parse_time
+
+# --- headers and caching: nginx's ngx_http_headers_filter_module and core's etag, ims ----
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _add_header(stmt: Statement, args: list[str]) -> AddHeader:
+    name, text = args[0], args[1]
+    if len(args) == 3 and args[2] != "always":
+        raise fail(stmt, f'invalid parameter "{args[2]}"')
+    if not _HEADER_NAME.fullmatch(name):
+        raise fail(stmt, f'invalid header name "{name}" in "add_header" directive')
+    if any(c in text for c in "\r\n\0"):
+        raise fail(stmt, f'header "{name}" value contains CR, LF or NUL in "add_header" directive')
+    render = None
+    line: bytes | None = b""
+    if "$" in text:
+        try:
+            render = variables.compile_template(text, escape="none_raw")
+        except variables.UnknownVariable as exc:
+            raise fail(stmt, str(exc)) from None
+        line = None
+    elif text:
+        line = f"{name}: {text}\r\n".encode("utf-8", "surrogateescape")
+    return AddHeader(name, text, len(args) == 3, line, render)
+
+
+def _expires_time(stmt: Statement, text: str) -> int:
+    seconds = parse_time(text) if "ms" not in text else None  # whole seconds, as nginx
+    if seconds is None or seconds != int(seconds):
+        raise fail(stmt, '"expires" directive invalid value')
+    return int(seconds)
+
+
+def _expires(stmt: Statement, args: list[str]) -> Expires | None:
+    if len(args) == 2:
+        if args[0] != "modified":
+            raise fail(stmt, '"expires" directive invalid value')
+        kind, text = "modified", args[1]
+    else:
+        text = args[0]
+        if text == "off":
+            return None
+        if text in ("epoch", "max"):
+            return Expires(text)
+        kind = "access"
+    if "$" in text:
+        raise fail(stmt, '"expires" with variables is not supported by webserv')
+    if text.startswith("@"):
+        if kind == "modified":
+            raise fail(
+                stmt, '"expires" directive daily time cannot be used with "modified" parameter'
+            )
+        seconds = _expires_time(stmt, text[1:])
+        if seconds > 24 * 60 * 60:
+            raise fail(stmt, '"expires" directive daily time value must be less than 24 hours')
+        return Expires("daily", seconds)
+    sign = -1 if text.startswith("-") else 1
+    return Expires(kind, sign * _expires_time(stmt, text[1:] if text[:1] in "+-" else text))
+
+
+IMS_MODES = ("off", "exact", "before")
+
+
+def _if_modified_since(stmt: Statement, args: list[str]) -> str:
+    if args[0] not in IMS_MODES:
+        raise fail(stmt, f'invalid value "{args[0]}" in "if_modified_since" directive')
+    return args[0]
+
+
+directive(
+    "add_header",
+    HSL,
+    2,
+    3,
+    _add_header,
+    multi=True,
+    syntax="add_header NAME VALUE [always];",
+    default_text="none",
+    doc="Add a header field to responses with status 200, 201, 204, 206, 301, 302, 303, "
+    "304, 307 or 308; with `always`, to every response (error pages too). VALUE may hold "
+    "`$variables`; an empty VALUE adds nothing (for ETag and Last-Modified: removes the "
+    "handler's). A level with its own `add_header` inherits none from the outer levels.",
+)
+directive(
+    "expires",
+    HSL,
+    1,
+    2,
+    _expires,
+    syntax="expires [modified] TIME | @TIME | epoch | max | off;",
+    default_text="off",
+    doc="`Expires` and `Cache-Control` on the statuses of `add_header` without `always`: "
+    "TIME from now (or from the file's Last-Modified with `modified`), `@TIME` the next such "
+    "time of day; `Cache-Control: max-age=N`, or `no-cache` when negative. `epoch`: "
+    "1 Jan 1970 and `no-cache`; `max`: 31 Dec 2037 and 10 years.",
+)
+directive(
+    "etag",
+    HSL,
+    1,
+    1,
+    _flag,
+    default=True,
+    syntax="etag on | off;",
+    default_text="on",
+    doc="Send an `ETag` with static files (and compare it for If-None-Match, If-Match, "
+    "If-Range); off: no ETag, so only `*` and Last-Modified validate.",
+)
+directive(
+    "if_modified_since",
+    HSL,
+    1,
+    1,
+    _if_modified_since,
+    default="exact",
+    syntax="if_modified_since off | exact | before;",
+    default_text="exact",
+    doc="How a static file answers `If-Modified-Since` with 304: `exact` when the date is "
+    "the file's Last-Modified, `before` when the file is not newer than it, `off` never.",
+)
+directive(
+    "keepalive_requests",
+    HSL,
+    1,
+    1,
+    _count,
+    default=1000,
+    syntax="keepalive_requests N;",
+    default_text="1000",
+    doc="The Nth request of a connection is answered with `Connection: close`, and the "
+    "connection closed after it.",
+)

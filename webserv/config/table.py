@@ -1,0 +1,100 @@
+"""The directive table's machinery: the Directive row, the registry, the shared value parsers.
+
+directives.py (the core) and the directives_*.py sections register their rows here through
+`directive()`; load.py and the reference read DIRECTIVES. Never holds a directive of its own
+and never interprets a config beyond one statement's arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+from .lexer import Statement
+from .values import parse_flag, parse_size, parse_time
+
+MAIN, EVENTS, HTTP, SERVER, LOCATION = "main", "events", "http", "server", "location"
+HSL = frozenset({HTTP, SERVER, LOCATION})
+HS = frozenset({HTTP, SERVER})
+ANY = -1
+
+
+def fail(stmt: Statement, message: str) -> ConfigError:
+    return ConfigError(stmt.file, stmt.line, message)
+
+
+@dataclass(slots=True, frozen=True)
+class Directive:
+    name: str
+    contexts: frozenset[str]
+    min_args: int
+    max_args: int  # ANY: no upper bound
+    parse: Callable[[Statement, list[str]], Any] | None
+    default: Any = None
+    syntax: str = ""
+    default_text: str = ""
+    doc: str = ""
+    block: bool = False
+    # may repeat in one context; values accumulate in a list, and an inner context that has
+    # its own replaces the outer list as a whole (nginx: error_page, access_log)
+    multi: bool = False
+
+
+# --- value parsers -------------------------------------------------------------------------
+
+
+def _one(parse: Callable[[str], Any], what: str) -> Callable[[Statement, list[str]], Any]:
+    def parser(stmt: Statement, args: list[str]) -> Any:
+        value = parse(args[0])
+        if value is None:
+            raise fail(stmt, f'invalid {what} "{args[0]}" in "{stmt.name}" directive')
+        return value
+
+    return parser
+
+
+_size = _one(parse_size, "size")
+_time = _one(parse_time, "time")
+
+
+def _flag(stmt: Statement, args: list[str]) -> bool:
+    value = parse_flag(args[0])
+    if value is None:
+        raise fail(
+            stmt, f'invalid value "{args[0]}" in "{stmt.name}" directive, it must be "on" or "off"'
+        )
+    return value
+
+
+_path = _one(lambda s: s or None, "path")
+
+
+def _positive_int(stmt: Statement, args: list[str]) -> int:
+    if not args[0].isdigit() or int(args[0]) < 1:
+        raise fail(stmt, f'invalid number "{args[0]}" in "{stmt.name}" directive')
+    return int(args[0])
+
+
+def _count(stmt: Statement, args: list[str]) -> int:
+    if not args[0].isdigit():
+        raise fail(stmt, f'invalid number "{args[0]}" in "{stmt.name}" directive')
+    return int(args[0])
+
+
+def _words(stmt: Statement, args: list[str]) -> tuple[str, ...]:
+    return tuple(args)
+
+
+# --- the table ---------------------------------------------------------------------------
+
+DIRECTIVES: dict[str, Directive] = {}
+
+
+def directive(
+    name: str, contexts: Any, min_args: int, max_args: int, parse: Any, **kw: Any
+) -> None:
+    if isinstance(contexts, str):
+        contexts = frozenset({contexts})
+    DIRECTIVES[name] = Directive(name, frozenset(contexts), min_args, max_args, parse, **kw)

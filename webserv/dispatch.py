@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
+from . import phases
 from .config.directives import KNOWN_METHODS, REDIRECT_CODES
 from .handlers import cgi, static, status, upload
 from .http.errors import HttpError
@@ -32,6 +33,10 @@ def check_request(ex: Exchange, has_body: bool) -> HttpError | None:
     loc = ex.location
     if loc.return_ is not None:
         return None
+    if loc.phases is not None:
+        err = phases.check(ex)
+        if err is not None:
+            return err
     method = ex.method
     if loc.cgi and cgi.match(ex):
         if method not in loc.allow_methods:
@@ -64,10 +69,12 @@ def takes_body(ex: Exchange) -> bool:
     return ex.cgi is not None or ex.method in ("POST", "PUT")
 
 
-def handle(ex: Exchange) -> Response | Awaitable[Response]:
+def handle(ex: Exchange, phased: bool = False) -> Response | Awaitable[Response]:
     loc = ex.location
     if loc.return_ is not None:
         return answer_return(ex)
+    if loc.phases is not None and not phased:
+        return phases.run(ex, _after_phases, reroute)
     if ex.cgi is not None or (loc.cgi and cgi.match(ex)):
         return _cgi(ex)
     method = ex.method
@@ -84,6 +91,28 @@ def handle(ex: Exchange) -> Response | Awaitable[Response]:
     if method == "DELETE":
         return upload.delete(ex)
     raise _not_allowed(ex)
+
+
+def _after_phases(ex: Exchange) -> Response | Awaitable[Response]:
+    return handle(ex, True)
+
+
+def reroute(ex: Exchange) -> None:
+    """A phase changed ex.path (rewrite ... last, try_files' fallback URI): the location
+    it now selects answers, counted as an internal redirect."""
+    _count_redirect(ex, ex.path)
+    ex.location = ex.conn.worker.routes.location(ex.server, ex.path)
+    ex.cgi = None
+
+
+def _count_redirect(ex: Exchange, target: str) -> None:
+    ex.redirects += 1
+    if ex.redirects > MAX_REDIRECTS:
+        raise HttpError(
+            500,
+            f"rewrite or internal redirection cycle while internally redirecting to "
+            f'"{target[:200]}"',
+        )
 
 
 def answer_return(ex: Exchange) -> Response:
@@ -182,13 +211,7 @@ def internal_redirect(ex: Exchange, target: bytes) -> Response | Awaitable[Respo
     counter for both: past MAX_REDIRECTS hops the answer is 500, as nginx's "rewrite or
     internal redirection cycle". HttpError 400 for a TARGET that is not a path.
     """
-    ex.redirects += 1
-    if ex.redirects > MAX_REDIRECTS:
-        raise HttpError(
-            500,
-            f"rewrite or internal redirection cycle while internally redirecting to "
-            f'"{target[:200].decode("latin-1")}"',
-        )
+    _count_redirect(ex, target.decode("latin-1"))
     raw_path, query, _ = split_target(target)
     ex.path = normalize_path(raw_path)
     ex.query = query.decode("latin-1")

@@ -30,6 +30,7 @@ from .directives import (
 from .errors import ConfigError
 from .lexer import Statement, parse_file
 from .model import Config, Listener, ListenGroup, Location, Server
+from .table import PHASE_BUILDERS
 from .values import ListenAddress, PathAt, compile_regex
 
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "DELETE")
@@ -332,6 +333,7 @@ class _Loader:
             keepalive_requests=value(s, "keepalive_requests"),
             status=value(s, "status"),
             metrics=value(s, "metrics"),
+            phases=self.phases(s),
             cgi=self.cgi_map(s.get("cgi", [])),
             cgi_timeout=value(s, "cgi_timeout"),
             upload_store=self.absolute(s["upload_store"]) if s.get("upload_store") else None,
@@ -339,6 +341,11 @@ class _Loader:
             if s.get("upload_store")
             else None,
         )
+
+    def phases(self, s: Settings) -> tuple[Any, ...] | None:
+        """phases.py's objects for these settings, from every registered builder."""
+        built = tuple(p for _, build in PHASE_BUILDERS if (p := build(s, self)) is not None)
+        return built or None
 
     def cgi_map(
         self, entries: list[tuple[tuple[str, str | None], Statement]]

@@ -57,6 +57,8 @@ class Location:
     upload_store_real: str | None = None
     status: bool = False
     metrics: bool = False
+    # phases.py: rewrite, limits, access, try_files objects in nginx's order; None: no phase
+    phases: tuple[Any, ...] | None = None
 
     def describe(self) -> str:
         if self.modifier == "server":

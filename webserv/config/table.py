@@ -98,3 +98,17 @@ def directive(
     if isinstance(contexts, str):
         contexts = frozenset({contexts})
     DIRECTIVES[name] = Directive(name, frozenset(contexts), min_args, max_args, parse, **kw)
+
+
+# --- request phases (phases.py): builders registered by the sections, run by load.py --------
+
+# nginx's phase order; a builder's `order` says where its phase object goes
+REWRITE, PREACCESS, ACCESS, PRECONTENT = 10, 20, 30, 40
+PHASE_BUILDERS: list[tuple[int, Callable[[dict[str, Any], Any], Any]]] = []
+
+
+def phase_builder(order: int, build: Callable[[dict[str, Any], Any], Any]) -> None:
+    """Register BUILD(settings, loader) -> phase object or None, called for every location
+    (and every server's fallback) with its merged settings; None: no such phase here."""
+    PHASE_BUILDERS.append((order, build))
+    PHASE_BUILDERS.sort(key=lambda entry: entry[0])

@@ -36,11 +36,12 @@ from typing import Any
 
 from . import dispatch
 from .config.model import Listener, Location
+from .framing import BODY, IDLE, LINGER
 from .http.errors import HttpError
 from .http.request import Exchange
 from .http.response import FilePart, Response
 from .logs import error_log
-from .reader import BODY, CONTINUE, IDLE, LINGER, PAUSE_HELD, RequestReader
+from .reader import CONTINUE, PAUSE_HELD, RequestReader
 from .tcpinfo import read_tcp_info
 from .writer import ResponseWriter
 

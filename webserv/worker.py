@@ -33,10 +33,10 @@ from .capture import Capture
 from .connection import FOLD_BATCH, Connection
 from .control import ControlServer
 from .cycle import Cycle, all_locations
+from .framing import IDLE
 from .lifecycle import Lifecycle, Record
 from .logs import error_log
 from .process import CONTROL_SIGNALS, install_event_loop_policy, set_parent_death_signal
-from .reader import IDLE
 from .scoreboard import PGIDS, RETIRING, SERVING, Scoreboard
 from .stats import Stats
 from .tls_connection import TlsConnection, quiet_handshake_errors

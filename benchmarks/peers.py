@@ -110,18 +110,24 @@ http {{
 """
 
 
-def webserv(tag: str = "webserv", extra: str = "", tree: Path = REPO) -> Peer:
-    """webserv from the source tree `tree` (this repo, or another checkout to compare)."""
+def webserv(
+    tag: str = "webserv", extra: str = "", tree: Path = REPO, python: str | None = None
+) -> Peer:
+    """webserv from the source tree `tree` (this repo, or another checkout to compare),
+    run by `python` (another interpreter to compare; default: the one running run.py)."""
     stem = re.sub(r"[^\w.-]", "-", tag)
 
     def launch(ctx: Context, port: int) -> Launch:
         conf = ctx.tmp / f"{stem}.conf"
         conf.write_text(webserv_conf(ctx, port, stem, extra))
-        return Launch([ctx.python, "-m", "webserv", str(conf)], {"PYTHONPATH": str(tree)})
+        argv = [python or ctx.python, "-m", "webserv", str(conf)]
+        return Launch(argv, {"PYTHONPATH": str(tree)})
 
     setup = "python -m webserv CONF, worker_processes 1 (a master and one worker)"
     if tree != REPO:
         setup += f", code from {tree}"
+    if python is not None:
+        setup += f", run by {python}"
     needs = _modules("uvloop", "httptools", pip="-e .")
     logs = "access_log combined (buffered: 64k, flush 1s)"
     return Peer(tag, setup, needs, launch, logs, extra, tls=True)

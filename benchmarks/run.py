@@ -104,6 +104,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "-x -C DIR`) as row 'webserv@NAME' (repeatable), to compare versions in the same run",
     )
     p.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="NAME=EXE",
+        help="also run this tree's webserv with the interpreter EXE (a venv's python with "
+        "webserv's dependencies) as row 'webserv%%NAME' (repeatable), to compare builds of "
+        "CPython in the same run",
+    )
+    p.add_argument(
         "--tls",
         action="store_true",
         help="HTTPS: webserv and nginx with the same self-signed certificate (others are "
@@ -137,6 +146,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--checkout wants NAME=DIR with DIR/webserv/__main__.py, got {c!r}")
         checkouts.append((name, Path(tree).resolve()))
     args.checkout = checkouts
+    pythons = []
+    for spec in args.python:
+        name, sep, exe = spec.partition("=")
+        if not sep or not name or not os.access(exe, os.X_OK):
+            p.error(f"--python wants NAME=EXE with an executable EXE, got {spec!r}")
+        pythons.append((name, exe))
+    args.python = pythons
     if args.duration < 1 or args.connections < 1 or args.repeat < 1:
         p.error("--duration, --connections and --repeat must be at least 1")
     return args
@@ -148,6 +164,7 @@ def selected_peers(args: argparse.Namespace) -> list[Peer]:
     extra = args.webserv_conf_extra
     webservs = [webserv(f"webserv:{n}", e) for n, e in args.variant]
     webservs += [webserv(f"webserv@{n}", extra, tree) for n, tree in args.checkout]
+    webservs += [webserv(f"webserv%{n}", extra, python=exe) for n, exe in args.python]
     peers = []
     for name in args.only:
         if name == "webserv":

@@ -11,6 +11,8 @@ packages=(
   curl:curl
   strace:strace            # proves `lifecycle off` reads nothing from the kernel
   nginx:nginx-light        # the conformance corpus's and REDbot's nginx column
+  htpasswd:apache2-utils   # auth_basic tests write their user files with the real tool
+  haproxy:haproxy          # a real balancer speaking PROXY protocol v1/v2 (tests/proxy/)
 )
 missing=()
 for entry in "${packages[@]}"; do

@@ -75,6 +75,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
     scheme = "http"
     https = ""
     tls = None
+    proxy = None  # `listen ... proxy_protocol`: its ProxyHeader (proxy_connection.py)
 
     def __init__(self, worker: Any, listener: Listener) -> None:
         self.worker = worker
@@ -278,6 +279,8 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
     def finish(self, ex: Exchange) -> None:
         """The response is in the kernel's (or the transport's) hands: log, then go on."""
         ex.t_done = _now()
+        if ex.cleanup is not None:  # (a phase's: limit_conn's counts)
+            ex.cleanup()
         if ex.tcp_start is not None:  # (lifecycle_request_tcpinfo) handed to the kernel now
             ex.tcp_end = read_tcp_info(self.raw) if self.raw is not None else None
         loc = ex.location
@@ -345,6 +348,9 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
             self.queue = deque((ex,))
 
     def log(self, ex: Exchange) -> None:
+        """The line of an exchange that ends unfinished (444, the client gone)."""
+        if ex.cleanup is not None:
+            ex.cleanup()
         loc = ex.location or (ex.server or self.group.default).fallback
         for access_log in loc.access_logs:
             access_log.log(ex)

@@ -19,6 +19,7 @@ import os
 import socket
 from typing import Any
 
+from . import router
 from .config.model import Config, Listener
 from .files import UPLOAD_TEMP_PREFIX, FileCache
 from .handlers.cgi_process import Children
@@ -140,8 +141,5 @@ def upload_stores(config: Config) -> list[str]:
 
 
 def all_locations(config: Config) -> list[Any]:
-    return [
-        loc
-        for server in config.servers
-        for loc in (server.fallback, *server.exact.values(), *server.prefixes, *server.regexes)
-    ]
+    """Every location of every server, nested ones too."""
+    return [loc for server in config.servers for loc in router.all_locations(server)]

@@ -71,7 +71,7 @@ def takes_body(ex: Exchange) -> bool:
 
 def handle(ex: Exchange, phased: bool = False) -> Response | Awaitable[Response]:
     loc = ex.location
-    if loc.return_ is not None:
+    if loc.return_ is not None and not _phase_returns(loc):
         return answer_return(ex)
     if loc.phases is not None and not phased:
         return phases.run(ex, _after_phases, reroute)
@@ -91,6 +91,11 @@ def handle(ex: Exchange, phased: bool = False) -> Response | Awaitable[Response]
     if method == "DELETE":
         return upload.delete(ex)
     raise _not_allowed(ex)
+
+
+def _phase_returns(loc) -> bool:
+    """A rewrite phase answers this `return` after its rules (nginx runs them in order)."""
+    return loc.phases is not None and any(getattr(p, "takes_return", False) for p in loc.phases)
 
 
 def _after_phases(ex: Exchange) -> Response | Awaitable[Response]:

@@ -42,9 +42,10 @@ class Record:
         "id", "remote_addr", "remote_port", "listen_port", "accepted", "syn", "info_accept",
         "info_close", "requests", "request_count", "closed", "closed_by", "close_reason",
         "peer_eof", "reset_sent", "_syn_info", "bytes_out", "kept", "last", "tcp",
-        "syn_missing", "tls", "wire",
+        "syn_missing", "tls", "wire", "proxy",
     )  # fmt: skip
     # wire: capture_match.Wire with `lifecycle_capture on;`, set only then (capture.attach)
+    # proxy: the PROXY header's JSON (proxy_connection.py), set only on such a listener
 
     def __init__(self, conn: Any, sock: Any, now: float) -> None:
         self.id = conn.id
@@ -211,7 +212,7 @@ class Record:
         t0 = self.accepted
         closed = self.closed
         peer_fin = self.peer_fin
-        return {
+        out = {
             "id": self.id,
             "open": live is not None,
             "family": "ipv6" if ":" in self.remote_addr else "ipv4",
@@ -245,6 +246,12 @@ class Record:
             "sequence": _sequence_json(syn, close, peer_fin, self.bytes_out),
             "wire": None if getattr(self, "wire", None) is None else self.wire.to_json(t0),
         }
+        proxy = getattr(self, "proxy", None)
+        if proxy is not None:
+            # `listen ... proxy_protocol`: the visitor as the balancer reports it; `client`,
+            # `syn`, `handshake` and `tcp_info` are the balancer's hop, accepted by webserv
+            out["proxy"] = proxy
+        return out
 
 
 # states in which the peer's FIN has been received (CLOSE is ambiguous: reset, or LAST_ACK done)

@@ -2,8 +2,8 @@
 
 find_server: exact name → longest `*.front` wildcard → longest `back.*` wildcard → regex
 names in order → the address's default server.
-find_location: `=` exact → longest prefix (`^~` stops) → regexes in config order → that
-longest prefix → the server's own settings.
+find_location: `=` exact → longest prefix, then the locations nested in it → regexes in config order (unless that prefix is `^~`) → that
+longest prefix → the server's own settings (nginx's ngx_http_core_find_location).
 Both are pure functions of the configuration; `Routes` memoises them for one generation
 (the cycle owns it). Nothing here reads a socket or a file.
 """
@@ -78,17 +78,53 @@ def find_server(group: ListenGroup, host: str) -> Server:
 
 
 def find_location(server: Server, path: str) -> Location:
-    exact = server.exact.get(path)
+    found, _ = _find(server, path)
+    return found if found is not None else server.fallback
+
+
+def _find(level: Server | Location, path: str) -> tuple[Location | None, bool]:
+    """nginx's ngx_http_core_find_location over one level (a server, or the locations
+    nested in one): (the location, whether the search ends there).
+
+    `=` PATH ends it. Otherwise the longest prefix (one that is the whole PATH too: nginx
+    1.22 answers NGX_AGAIN for it, later ones NGX_OK), then its nested locations (a match
+    of an inner `=` or regex ends the search), then — unless that prefix is `^~` — this
+    level's regexes in order; a regex that matches ends the search, after its own nested
+    locations had their say. Without a regex match: the innermost prefix found."""
+    exact = level.exact.get(path)
     if exact is not None:
-        return exact
-    best = None
-    for candidate in server.prefixes:  # longest first: the first match is the longest
+        return exact, True
+    found = None
+    noregex = False
+    for candidate in level.prefixes:  # longest first: the first match is the longest
         if path.startswith(candidate.pattern):
-            best = candidate
+            found = candidate
+            noregex = candidate.modifier == "^~"
+            if candidate.prefixes or candidate.regexes or candidate.exact:
+                inner, final = _find(candidate, path)
+                if final:
+                    return inner, True
+                if inner is not None:
+                    found = inner
             break
-    if best is not None and best.modifier == "^~":
-        return best
-    for candidate in server.regexes:
-        if candidate.regex.search(path):
-            return candidate
-    return best if best is not None else server.fallback
+    if not noregex:
+        for candidate in level.regexes:
+            if candidate.regex.search(path):
+                if candidate.prefixes or candidate.regexes or candidate.exact:
+                    inner, _ = _find(candidate, path)
+                    if inner is not None:
+                        return inner, True
+                return candidate, True
+    return found, False
+
+
+def all_locations(server: Server) -> list[Location]:
+    """Every location of SERVER, nested ones too, its fallback first."""
+    out: list[Location] = [server.fallback]
+    stack: list[Server | Location] = [server]
+    while stack:
+        level = stack.pop()
+        for loc in (*level.exact.values(), *level.prefixes, *level.regexes):
+            out.append(loc)
+            stack.append(loc)
+    return out

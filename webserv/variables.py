@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import savedsyn, synprint, tcpinfo
+from . import auth_basic, savedsyn, synprint, tcpinfo
 from .http.dates import http_date_now, iso8601_at, time_local_at
 
 # name -> (expression on x, safe): a safe value never needs escaping (numbers, addresses)
 _VARIABLES: dict[str, tuple[str, bool]] = {
     "remote_addr": ("x.conn.remote_addr", True),
     "remote_port": ("x.conn.remote_port", True),
-    "remote_user": ("'-'", True),
+    "remote_user": ("_remote_user(x)", False),  # auth_basic.remote_user: checked or not
     "server_addr": ("x.conn.local_addr", True),
     "server_port": ("x.conn.local_port", True),
     # times are the exchange's own (t_done: handed to the kernel), so a line written later
@@ -46,6 +47,11 @@ _VARIABLES: dict[str, tuple[str, bool]] = {
     "ssl_server_name": ("_tls(x, 'sni')", False),
     "ssl_alpn_protocol": ("_tls(x, 'alpn')", False),
     "ssl_session_reused": ("_tls(x, 'resumed')", True),
+    # `listen ... proxy_protocol`: what the balancer's header says ("" / "-" without one)
+    "proxy_protocol_addr": ("_proxy(x, 'src_addr')", False),
+    "proxy_protocol_port": ("_proxy(x, 'src_port')", False),
+    "proxy_protocol_server_addr": ("_proxy(x, 'dst_addr')", False),
+    "proxy_protocol_server_port": ("_proxy(x, 'dst_port')", False),
     "server_protocol": ("x.version", False),
     "status": ("x.status", True),
     "body_bytes_sent": ("x.body_bytes_sent", True),
@@ -59,6 +65,11 @@ _VARIABLES: dict[str, tuple[str, bool]] = {
     "content_length": ("_header(x, b'content-length')", False),
     "content_type": ("_header(x, b'content-type')", False),
     "pid": ("_pid()", True),
+    # limits.py: the client's address as 4 or 16 raw bytes (a limit zone's usual key), and
+    # what limit_req / limit_conn decided ("" where none applies)
+    "binary_remote_addr": ("_binary_addr(x.conn.remote_addr)", False),
+    "limit_req_status": ("_limit_status(x, 'req_status')", True),
+    "limit_conn_status": ("_limit_status(x, 'conn_status')", True),
 }
 # prefix -> function(rest of the name) -> (expression, safe)
 _PREFIXES: dict[str, Callable[[str], tuple[str, bool] | None]] = {
@@ -172,11 +183,33 @@ def _tls(x: Any, key: str) -> str:
     return info.get(key) or ""
 
 
+def _proxy(x: Any, key: str) -> Any:
+    header = x.conn.proxy
+    if header is None:
+        return ""
+    value = getattr(header, key)
+    return "" if value is None else value
+
+
 def _header(x: Any, name: bytes) -> str:
     value = x.headers.get(name)
     # UTF-8 with surrogateescape, like every text that ends in a log or a body: it encodes
     # back to the very bytes received (latin-1 here turned "é" into "Ã©" in escape=json logs)
     return value.decode("utf-8", "surrogateescape") if value is not None else ""
+
+
+def _binary_addr(addr: str) -> str:
+    """$binary_remote_addr: the address's raw bytes, one character each (latin-1)."""
+    try:
+        raw = socket.inet_pton(socket.AF_INET6 if ":" in addr else socket.AF_INET, addr)
+    except (OSError, ValueError):
+        return ""
+    return raw.decode("latin-1")
+
+
+def _limit_status(x: Any, which: str) -> str:
+    state = x.cleanup
+    return getattr(state, which, "") or "" if state is not None else ""
 
 
 def _arg(x: Any, name: str) -> str:
@@ -314,9 +347,13 @@ def compile_template(
         "_tcpi": _tcpi,
         "_record": _record,
         "_tls": _tls,
+        "_proxy": _proxy,
         "_request_tcp": _request_tcp,
         "_request_default": _request_default,
+        "_remote_user": auth_basic.remote_user,
         "_arg": _arg,
+        "_binary_addr": _binary_addr,
+        "_limit_status": _limit_status,
         "_pid": os.getpid,  # the writing worker's, not the master's that compiled it
     }
     for name in _TCPINFO_FIELD.findall(source):

@@ -37,9 +37,10 @@ from .framing import IDLE
 from .lifecycle import Lifecycle, Record
 from .logs import error_log
 from .process import CONTROL_SIGNALS, install_event_loop_policy, set_parent_death_signal
+from .proxy_connection import protocol_class
 from .scoreboard import PGIDS, RETIRING, SERVING, Scoreboard
 from .stats import Stats
-from .tls_connection import TlsConnection, quiet_handshake_errors
+from .tls_connection import quiet_handshake_errors
 
 FOLD_SLICE = 64  # closed records retired per loop turn when many close at once
 RECLAIM = 32  # idle keep-alive connections closed at once at worker_connections (nginx: 32)
@@ -138,7 +139,7 @@ class Worker:
         if any(listener.tls for listener in self.config.listeners):
             quiet_handshake_errors(self.loop)
         for listener, sock in self.cycle.sockets_for(self.ordinal):
-            protocol = Connection if listener.tls is None else TlsConnection  # (tls_connection.py)
+            protocol = protocol_class(listener)  # (tls_connection.py, proxy_connection.py)
             server = await self.loop.create_server(
                 lambda listener=listener, protocol=protocol: protocol(self, listener),
                 sock=sock,

@@ -24,6 +24,7 @@ from .http.request import Exchange
 from .http.response import FilePart, Response
 from .http.status import NO_BODY, SERVER_BARE, SERVER_WITH_VERSION, status_line
 from .logs import error_log
+from .pacing import send_paced
 
 MSG_MORE = getattr(socket, "MSG_MORE", 0)
 CHUNK = 64 * 1024  # one transport write while the socket is full
@@ -77,6 +78,9 @@ class ResponseWriter:
         header_filter = loc.header_filter  # add_header, expires (None without them)
         if header_filter is not None and not ex.error_paged:  # (a page: dispatch applied it)
             header_filter.apply(ex, response)
+        compress = loc.compress  # gzip on the fly (None without gzip* directives)
+        if compress is not None and compress.gzip:
+            compress.apply(ex, response)
         keep = (
             ex.keep_alive
             and not response.close
@@ -115,6 +119,13 @@ class ResponseWriter:
         ex.keep_alive = keep
         ex.bytes_sent = len(head)
         parts = response.parts
+        if loc.limit_rate is not None and length and not ex.head and status not in NO_BODY:
+            # limit_rate: paced by pacing.py (files and bodies from memory alike)
+            body = parts if parts is not None else [response.body]
+            self.task = asyncio.get_running_loop().create_task(
+                send_paced(self, ex, head, body, loc.limit_rate)
+            )
+            return
         if ex.head or status in NO_BODY:
             for part in parts or ():
                 if type(part) is FilePart and part.owner is not None:

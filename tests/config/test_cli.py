@@ -176,8 +176,8 @@ def test_directives_prints_the_reference_table(conf):
         "A relative PATH is relative to the config's folder. |"
     ) in rows
     assert (
-        "| `listen [HOST:]PORT [default_server] [ssl] [reuseport] [deferred];` | *:80 | server | "
-        in "\n".join(rows)
+        "| `listen [HOST:]PORT [default_server] [ssl] [proxy_protocol] [reuseport] [deferred];` "
+        "| *:80 | server | " in "\n".join(rows)
     )
     documented = {row.split("`")[1].split()[0].rstrip(";") for row in rows}
     assert documented >= {

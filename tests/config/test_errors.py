@@ -38,11 +38,11 @@ CASES = {
         3,
         '"server" directive is not allowed here',
     ),
-    "location in location": (
-        "http {\n    server {\n        location / {\n            location /a {\n            }\n"
+    "location in an exact location": (
+        "http {\n    server {\n        location = /a {\n            location /a/b {\n            }\n"
         "        }\n    }\n}\n",
         4,
-        '"location" directive is not allowed here',
+        'location "/a/b" cannot be inside the exact location "/a"',
     ),
     "log_format in server": (
         "http {\n    server {\n        log_format x '$uri';\n    }\n}\n",

@@ -8,6 +8,7 @@ crawl starts at the home page and follows every local link, on both ports: a lin
 
 from __future__ import annotations
 
+import email.utils
 import os
 import re
 import shutil
@@ -241,6 +242,22 @@ def test_content_types(demo, path, content_type):
     response = demo.get(path)
     assert response.status_code == 200
     assert response.headers["content-type"] == content_type
+
+
+@pytest.mark.parametrize("path", ["/files/logo.svg", "/files/ripples.png", "/favicon.ico"])
+def test_images_are_cached_assets(demo, path):
+    """The demo's image location: `expires 7d;` and `add_header Cache-Control public;`."""
+    response = demo.get(path)
+    assert response.status_code == 200
+    assert response.headers.get_list("cache-control") == ["max-age=604800", "public"]
+    expires = email.utils.parsedate_to_datetime(response.headers["expires"])
+    date = email.utils.parsedate_to_datetime(response.headers["date"])
+    assert (expires - date).total_seconds() == 604800
+
+
+def test_pages_are_not_cached_assets(demo):
+    response = demo.get("/style.css")
+    assert "cache-control" not in response.headers and "expires" not in response.headers
 
 
 def test_benchmark_file_is_one_kibibyte(demo):

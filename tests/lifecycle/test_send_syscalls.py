@@ -13,6 +13,7 @@ import shutil
 
 import pytest
 from lifecycle_support import Straced, connect, get, read_response, status_of
+from support import wait_until
 
 from webserv.files import SMALL_FILE
 
@@ -43,6 +44,11 @@ def sends(calls: list[str], size: int) -> list[str]:
     return out
 
 
+def complete(calls: list[str], answers: int) -> list[str] | None:
+    """CALLS once it holds the finished calls of ANSWERS answers (each at least one)."""
+    return calls if len(sends(calls, len(SMALL))) >= answers else None
+
+
 @pytest.fixture
 def traced(tmp_path):
     if shutil.which("strace") is None:
@@ -65,9 +71,11 @@ def fetch(server, paths: list[str]) -> None:
 def test_a_small_cached_file_is_one_write_a_large_one_sendfile(traced):
     # the first request opens and caches; the traced ones after it are the steady state
     fetch(traced, ["/small.bin", "/large.bin"])
-    start = len(traced.calls())
+    start = len(wait_until(lambda: complete(traced.calls(), 2)))
     fetch(traced, ["/small.bin", "/large.bin", "/small.bin"])
-    calls = traced.calls()[start:]
+    # strace writes a call's line after it returns, so after the client has the bytes:
+    # wait for the three answers' calls to be complete in the trace, then look at them
+    calls = wait_until(lambda: complete(traced.calls()[start:], 3))
     small = [c for c in sends(calls, len(SMALL)) if c != "sendfile"]
     assert len(small) >= 2, calls  # header and body together in one call, twice
     assert sends(calls, len(LARGE)) == ["sendfile"], calls  # the large body: one sendfile
@@ -77,5 +85,5 @@ def test_a_small_cached_file_is_one_write_a_large_one_sendfile(traced):
 def test_without_the_cache_every_file_is_sendfile(traced):
     start = len(traced.calls())
     fetch(traced, ["/nocache/small.bin", "/nocache/large.bin"])
-    calls = traced.calls()[start:]
+    calls = wait_until(lambda: complete(traced.calls()[start:], 2))
     assert sum(1 for c in calls if c.split("(")[0].split()[-1] == "sendfile") == 2, calls

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import ssl
+import struct
 import sys
 import time
 
@@ -407,3 +408,43 @@ def test_slow_reader_of_a_large_file_keeps_memory_flat(server, certs):
             got += len(chunk)
     assert got > BIG  # the whole body came (with its header section)
     assert peak - start < 16 * 1024, (start, peak)  # KiB: far below the file's 48 MiB
+
+
+def _client_hello(ctx: ssl.SSLContext) -> bytes:
+    """The bytes of a real ClientHello, as a client would send them first."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    return outgoing.read()
+
+
+def _open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_a_thousand_abandoned_handshakes_leak_nothing(server, certs):
+    """Clients that go away mid-handshake, every way: closed at once, after half a
+    ClientHello, after a whole one (the server's flight unread), reset after it. The worker's
+    descriptors come back to what they were and the server serves on."""
+    pid = server.worker_pid()
+    still_serving(server, certs)
+    before = _open_fds(pid)
+    hello = _client_hello(certs.client())
+    reset = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close sends RST
+    for i in range(1000):
+        sock = server.connect()
+        way = i % 4
+        if way == 1:
+            sock.sendall(hello[: len(hello) // 2])
+        elif way >= 2:
+            sock.sendall(hello)
+        if way == 3:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, reset)
+        sock.close()
+        if i % 250 == 249:
+            still_serving(server, certs)  # served while the abandoned ones are cleaned up
+    assert wait_until(lambda: _open_fds(pid) <= before, timeout=30), (before, _open_fds(pid))
+    still_serving(server, certs)
+    errors = (server.tmp / "error.log").read_text()
+    assert "Traceback" not in errors

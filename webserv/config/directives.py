@@ -134,7 +134,7 @@ def _listen(stmt: Statement, args: list[str]) -> ListenAddress:
     if isinstance(parsed, str):
         raise fail(stmt, f'{parsed} in "listen" directive')
     host, port, ipv6 = parsed
-    default_server = reuseport = deferred = ssl = False
+    default_server = reuseport = deferred = ssl = proxy_protocol = False
     for option in args[1:]:
         if option in ("default_server", "default"):
             default_server = True
@@ -144,9 +144,15 @@ def _listen(stmt: Statement, args: list[str]) -> ListenAddress:
             deferred = True
         elif option == "ssl":
             ssl = True
+        elif option == "proxy_protocol":
+            proxy_protocol = True
         else:
             raise fail(stmt, f'invalid parameter "{option}"')
-    return ListenAddress(host, port, ipv6, default_server, reuseport, deferred, ssl)
+    return ListenAddress(host, port, ipv6, default_server, reuseport, deferred, ssl, proxy_protocol)
+
+
+def _server_tokens(stmt: Statement, args: list[str]) -> bool:
+    return True if args[0] == "build" else _flag(stmt, args)
 
 
 def _server_name(stmt: Statement, args: list[str]) -> tuple[str, ...]:
@@ -285,7 +291,7 @@ directive(
 )
 directive(
     "error_log",
-    MAIN,
+    {MAIN, HTTP, SERVER, LOCATION},
     1,
     2,
     _error_log,
@@ -294,7 +300,8 @@ directive(
     default_text="stderr notice",
     doc="Where errors go (a file or `stderr`) and the lowest level written: "
     + ", ".join(LOG_LEVELS)
-    + ".",
+    + ". Accepted in `http`, `server` and `location` too, as nginx, but there it changes "
+    "nothing yet: every message goes to the main one.",
 )
 directive(
     "pid",
@@ -340,14 +347,17 @@ directive(
 directive("server", HTTP, 0, 0, None, block=True, syntax="server { ... }", doc="A virtual server.")
 directive(
     "location",
-    SERVER,
+    {SERVER, LOCATION},
     1,
     2,
     None,
     block=True,
     syntax="location [ = | ~ | ~* | ^~ ] PATTERN { ... }",
     doc="Settings for request URIs that match: exact `=`, then the longest prefix "
-    "(a `^~` prefix stops the search), then regexes (`~`, `~*` case-insensitive) in order.",
+    "(a `^~` prefix stops the search), then regexes (`~`, `~*` case-insensitive) in order. "
+    "May nest: an inner prefix must start with the outer one's, a regex may be inside any "
+    "but `=`; inner locations are searched within the outer one that matched, and inherit "
+    "its settings but `return`.",
 )
 directive(
     "listen",
@@ -356,7 +366,7 @@ directive(
     ANY,  # as nginx: an unknown word is an "invalid parameter", however many there are
     _listen,
     multi=True,
-    syntax="listen [HOST:]PORT [default_server] [ssl] [reuseport] [deferred];",
+    syntax="listen [HOST:]PORT [default_server] [ssl] [proxy_protocol] [reuseport] [deferred];",
     default_text="*:80",
     doc="An address to accept connections on; IPv6 as `[::1]:8080`. "
     "The first server of an address, or the one marked `default_server`, answers requests "
@@ -364,7 +374,10 @@ directive(
     "(`SO_REUSEPORT`), the kernel spreads connections among them. `deferred`: the kernel "
     "hands a connection over only once its first bytes have arrived (`TCP_DEFER_ACCEPT`, "
     "for `client_header_timeout`), so one that never sends is never accepted. `ssl`: "
-    "connections to this address speak TLS (HTTPS): see `ssl_certificate`.",
+    "connections to this address speak TLS (HTTPS): see `ssl_certificate`. "
+    "`proxy_protocol`: every connection starts with a PROXY protocol v1 or v2 header (from "
+    "a balancer; before the TLS ClientHello with `ssl`); one without a valid header is "
+    "closed: see `set_real_ip_from`.",
 )
 directive(
     "server_name",
@@ -566,11 +579,12 @@ directive(
     HSL,
     1,
     1,
-    _flag,
+    _server_tokens,
     default=True,
-    syntax="server_tokens on | off;",
+    syntax="server_tokens on | off | build;",
     default_text="on",
-    doc="Show webserv's version in `Server` and error pages.",
+    doc="Show webserv's version in `Server` and error pages; `build` is `on` (nginx adds "
+    "its build name, webserv has none).",
 )
 directive(
     "open_file_cache",
@@ -652,4 +666,14 @@ directive(
 
 
 # the sections register their rows on import (kept in this order in the reference)
-from . import directives_headers, directives_lifecycle, directives_tls  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    directives_access,
+    directives_compat,
+    directives_compress,
+    directives_headers,
+    directives_lifecycle,
+    directives_limits,
+    directives_proxy,
+    directives_rewrite,
+    directives_tls,
+)

@@ -15,6 +15,7 @@ from typing import Any
 from .. import tls, variables
 from ..headers import HeaderFilter
 from ..logs import COMBINED, AccessLog, LogFile
+from . import directives_compress
 from .directives import (
     DIRECTIVES,
     EVENTS,
@@ -27,10 +28,11 @@ from .directives import (
     LogFormatSpec,
     fail,
 )
+from .directives_proxy import real_ip
 from .errors import ConfigError
 from .lexer import Statement, parse_file
 from .model import Config, Listener, ListenGroup, Location, Server
-from .table import PHASE_BUILDERS
+from .table import PHASE_BUILDERS, SIBLINGS
 from .values import ListenAddress, PathAt, compile_regex
 
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "DELETE")
@@ -182,38 +184,7 @@ class _Loader:
         if not listens:
             listens.append(ListenAddress("", 80, False))
         fallback = self.build_location(merged, "server", "", None, block)
-        exact: dict[str, Location] = {}
-        prefixes: list[Location] = []
-        regexes: list[Location] = []
-        for lb in location_blocks:
-            modifier, pattern = self.location_args(lb)
-            loc_own, nested = self.settings(lb.block or (), LOCATION)
-            if nested:
-                raise fail(nested[0], f'"{nested[0].name}" directive is not allowed here')
-            regex = None
-            if modifier in ("~", "~*"):
-                try:
-                    regex = compile_regex(pattern, re.IGNORECASE if modifier == "~*" else 0)
-                except re.error as exc:
-                    raise fail(lb, f'invalid location regex "{pattern}": {exc}') from None
-                if "alias" in loc_own:
-                    raise fail(lb, '"alias" is not supported in a regex location')
-            loc_settings = merge(merged, loc_own)
-            if "return" in own:
-                # nginx runs a server's `return` before any location is chosen: it always wins
-                loc_settings["return"] = own["return"]
-            loc = self.build_location(loc_settings, modifier, pattern, regex, lb)
-            if modifier == "=":
-                if pattern in exact:
-                    raise fail(lb, f'duplicate location "{pattern}"')
-                exact[pattern] = loc
-            elif regex is not None:
-                regexes.append(loc)
-            else:
-                if any(p.pattern == pattern for p in prefixes):
-                    raise fail(lb, f'duplicate location "{pattern}"')
-                prefixes.append(loc)
-        prefixes.sort(key=lambda loc: len(loc.pattern), reverse=True)
+        exact, prefixes, regexes = self.build_locations(location_blocks, merged, merged, own)
         header_count, header_size = value(merged, "large_client_header_buffers")
         tls_settings = self.tls_settings(merged, listen_stmts)
         server = Server(
@@ -235,6 +206,7 @@ class _Loader:
             lifecycle_capture=value(merged, "lifecycle_capture"),
             tls=tls_settings,
             ssl_context=tls.make_context(tls_settings) if tls_settings is not None else None,
+            real_ip=real_ip(merged, block),
         )
         for address, stmt in listen_stmts:
             self.listen_stmts[(id(server), address)] = stmt
@@ -268,6 +240,85 @@ class _Loader:
             prefer_server_ciphers=value(s, "ssl_prefer_server_ciphers"),
         )
 
+    def build_locations(
+        self,
+        blocks: list[Statement],
+        outer: Settings,
+        server: Settings,
+        server_own: Settings,
+        parent: Statement | None = None,
+        parent_alias: tuple[str, int] | None = None,
+    ) -> tuple[dict[str, Location], tuple[Location, ...], tuple[Location, ...]]:
+        """The `location` blocks of one level — a server's, or those nested in PARENT — as
+        nginx's three tables: exact by URI, prefixes longest first, regexes in config order.
+
+        A nested location inherits its parent's settings (OUTER) but for what nginx's
+        rewrite module and try_files never merge (NOT_INHERITED: a parent's `return` does not
+        answer for its children); SERVER is the server's merged settings, what a location
+        has before its own. nginx's rules for what may nest are check_nested's."""
+        exact: dict[str, Location] = {}
+        prefixes: list[Location] = []
+        regexes: list[Location] = []
+        for lb in blocks:
+            modifier, pattern = self.location_args(lb)
+            if parent is not None:
+                check_nested(lb, self.location_args(parent), modifier, pattern)
+            loc_own, inside = self.settings(lb.block or (), LOCATION)
+            other = [b for b in inside if b.name != "location"]
+            if other:
+                raise fail(other[0], f'"{other[0].name}" directive is not allowed here')
+            regex = None
+            if modifier in ("~", "~*"):
+                try:
+                    regex = compile_regex(pattern, re.IGNORECASE if modifier == "~*" else 0)
+                except re.error as exc:
+                    raise fail(lb, f'invalid location regex "{pattern}": {exc}') from None
+                if "alias" in loc_own:
+                    raise fail(lb, '"alias" is not supported in a regex location')
+            loc_settings = merge(outer, loc_own)
+            # a phase builder tells a location's own rewrite/try_files from the server's
+            loc_settings["_server"] = server_own
+            if "return" in server_own:
+                # nginx runs a server's `return` before any location is chosen: it always wins
+                loc_settings["return"] = server_own["return"]
+            alias = self.alias_of(loc_own, pattern, parent_alias)
+            children = self.build_locations(
+                [b for b in inside if b.name == "location"],
+                inheritable(loc_settings, server),
+                server,
+                server_own,
+                lb,
+                alias,
+            )
+            loc = self.build_location(loc_settings, modifier, pattern, regex, lb, alias, children)
+            if modifier == "=":
+                if pattern in exact:
+                    raise fail(lb, f'duplicate location "{pattern}"')
+                exact[pattern] = loc
+            elif regex is not None:
+                regexes.append(loc)
+            else:
+                if any(p.pattern == pattern for p in prefixes):
+                    raise fail(lb, f'duplicate location "{pattern}"')
+                prefixes.append(loc)
+        prefixes.sort(key=lambda loc: len(loc.pattern), reverse=True)
+        return exact, tuple(prefixes), tuple(regexes)
+
+    def alias_of(
+        self, own: Settings, pattern: str, inherited: tuple[str, int] | None
+    ) -> tuple[str, int] | None:
+        """(absolute alias, how many leading characters of a URI it replaces) of a location:
+        its own `alias` replaces its own PATTERN; a nested location without `root` or
+        `alias` keeps its parent's, which still replaces the parent's prefix (nginx stores
+        the length of the name of the location that said `alias`)."""
+        alias = own.get("alias")
+        if alias is None:
+            return None if "root" in own else inherited
+        alias = self.absolute(alias)
+        if pattern.endswith("/") and not alias.endswith("/"):
+            alias += "/"
+        return alias, len(pattern)
+
     def location_args(self, lb: Statement) -> tuple[str, str]:
         args = lb.arg_texts()
         if len(args) == 2:
@@ -287,13 +338,11 @@ class _Loader:
         pattern: str,
         regex: re.Pattern[str] | None,
         stmt: Statement,
+        alias_at: tuple[str, int] | None = None,
+        nested: tuple[Any, Any, Any] = ({}, (), ()),
     ) -> Location:
         root = self.absolute(value(s, "root")).rstrip("/") or "/"
-        alias = s.get("alias")
-        if alias is not None:
-            alias = self.absolute(alias)
-            if pattern.endswith("/") and not alias.endswith("/"):
-                alias += "/"
+        alias, alias_strip = alias_at if alias_at is not None else (None, 0)
         methods = value(s, "allow_methods")
         error_pages: dict[int, ErrorPage] = {}
         for page, _ in s.get("error_page", []):
@@ -334,12 +383,21 @@ class _Loader:
             status=value(s, "status"),
             metrics=value(s, "metrics"),
             phases=self.phases(s),
+            limit_rate=(value(s, "limit_rate"), value(s, "limit_rate_after"))
+            if value(s, "limit_rate")
+            else None,
             cgi=self.cgi_map(s.get("cgi", [])),
             cgi_timeout=value(s, "cgi_timeout"),
             upload_store=self.absolute(s["upload_store"]) if s.get("upload_store") else None,
             upload_store_real=os.path.realpath(self.absolute(s["upload_store"]))
             if s.get("upload_store")
             else None,
+            alias_strip=alias_strip,
+            autoindex_format=value(s, "autoindex_format"),
+            exact=nested[0],
+            prefixes=nested[1],
+            regexes=nested[2],
+            compress=directives_compress.build(s),
         )
 
     def phases(self, s: Settings) -> tuple[Any, ...] | None:
@@ -441,6 +499,8 @@ class _Loader:
                             f"{g.address.display()} (listen ... ssl)",
                         )
                     contexts[g] = tls.entry_context(g)
+            # as nginx: one `listen ... proxy_protocol` of the address makes it a PROXY one
+            proxy_protocol = any(a.proxy_protocol for _, a, _ in by_address[(host, port, ipv6)])
             listeners.append(
                 Listener(
                     group.address,
@@ -450,6 +510,7 @@ class _Loader:
                     lifecycle,
                     deferred,
                     contexts,
+                    proxy_protocol,
                 )
             )
         return tuple(listeners)
@@ -501,6 +562,41 @@ class _Loader:
         )
 
 
+# what a nested location does not take from its parent: nginx's rewrite module never merges
+# its codes (return, rewrite, set, break) into an inner level, nor the core try_files
+NOT_INHERITED = ("return", "rewrite", "set", "break", "try_files")
+
+
+def inheritable(parent: Settings, server: Settings) -> Settings:
+    """What a location nested in one with settings PARENT starts from: PARENT, but for
+    NOT_INHERITED, which are what any location of the server has (SERVER's)."""
+    base = dict(parent)
+    for name in NOT_INHERITED:
+        if name in server:
+            base[name] = server[name]
+        else:
+            base.pop(name, None)
+    return base
+
+
+def check_nested(stmt: Statement, parent: tuple[str, str], modifier: str, pattern: str) -> None:
+    """nginx's rules (ngx_http_core_location) for a location inside PARENT (modifier, name)."""
+    parent_modifier, parent_pattern = parent
+    if parent_modifier == "=":
+        raise fail(
+            stmt, f'location "{pattern}" cannot be inside the exact location "{parent_pattern}"'
+        )
+    if parent_modifier == "" and parent_pattern.startswith("@"):
+        raise fail(
+            stmt, f'location "{pattern}" cannot be inside the named location "{parent_pattern}"'
+        )
+    if modifier == "" and pattern.startswith("@"):
+        raise fail(stmt, f'named location "{pattern}" can be on the server level only')
+    if modifier not in ("~", "~*") and not pattern.startswith(parent_pattern):
+        # a regex parent's name is its regex: an inner prefix is then "outside" it too
+        raise fail(stmt, f'location "{pattern}" is outside location "{parent_pattern}"')
+
+
 def header_filter(s: Settings) -> HeaderFilter | None:
     """add_header and expires of one level, or None (nothing to do per response). A level
     with its own add_header lines has only those: `merge` replaces the outer list whole."""
@@ -520,7 +616,12 @@ def value(settings: Settings, name: str) -> Any:
 
 
 def merge(outer: Settings, inner: Settings) -> Settings:
-    """Inner values win; a multi directive present inside replaces the whole outer list."""
+    """Inner values win; a multi directive present inside replaces the whole outer list
+    (and the lists of its SIBLINGS: allow and deny are one list)."""
     merged = dict(outer)
     merged.update(inner)
+    for name in inner:
+        for sibling in SIBLINGS.get(name, ()):
+            if sibling not in inner:
+                merged.pop(sibling, None)
     return merged

@@ -59,6 +59,18 @@ class Location:
     metrics: bool = False
     # phases.py: rewrite, limits, access, try_files objects in nginx's order; None: no phase
     phases: tuple[Any, ...] | None = None
+    # how many leading characters of a URI `alias` replaces: the length of the name of the
+    # location that said `alias` (a nested location inheriting it keeps its parent's)
+    alias_strip: int = 0
+    # the locations nested in this one, in the same three tables as a Server's
+    exact: Mapping[str, Location] = field(default_factory=dict)
+    prefixes: tuple[Location, ...] = ()  # longest first
+    regexes: tuple[Location, ...] = ()  # config order
+    autoindex_format: str = "html"  # html | xml | json | jsonp
+    # limit_rate, limit_rate_after (bytes a second, bytes at full speed); None: unlimited
+    limit_rate: tuple[int, int] | None = None
+    # gzip, gzip_static, brotli_static (compress.Compress); None: none of them, no cost
+    compress: Any = None
 
     def describe(self) -> str:
         if self.modifier == "server":
@@ -87,6 +99,7 @@ class Server:
     lifecycle_capture: bool = False  # capture.py: the handshake and close as on the wire
     tls: Any = None  # tls.TlsSettings when it has an ssl_certificate
     ssl_context: Any = None  # its ssl.SSLContext (what SNI switches a handshake to)
+    real_ip: Any = None  # directives_proxy.RealIp: trusted balancers (set_real_ip_from)
 
     @property
     def primary_name(self) -> str:
@@ -117,6 +130,7 @@ class Listener:
     lifecycle: bool = True  # a server behind it records the lifecycle: keep each SYN
     deferred: float = 0.0  # seconds of TCP_DEFER_ACCEPT (listen ... deferred); 0: off
     tls: Mapping[ListenGroup, Any] | None = None  # `listen ... ssl`: each group's SSLContext
+    proxy_protocol: bool = False  # `listen ... proxy_protocol`: a PROXY header comes first
 
     @property
     def key(self) -> tuple[str, int, bool]:

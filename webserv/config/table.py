@@ -100,6 +100,16 @@ def directive(
     DIRECTIVES[name] = Directive(name, frozenset(contexts), min_args, max_args, parse, **kw)
 
 
+# directives whose lines form one list at a level (nginx's access rules: allow and deny): an
+# inner level with any of them replaces the outer level's lines of all of them (load.merge)
+SIBLINGS: dict[str, frozenset[str]] = {}
+
+
+def siblings(*names: str) -> None:
+    for name in names:
+        SIBLINGS[name] = frozenset(names) - {name}
+
+
 # --- request phases (phases.py): builders registered by the sections, run by load.py --------
 
 # nginx's phase order; a builder's `order` says where its phase object goes

@@ -87,6 +87,7 @@ class ListenAddress:
     reuseport: bool = False  # one socket per worker in an SO_REUSEPORT group
     deferred: bool = False  # accepted once the first data arrives (TCP_DEFER_ACCEPT)
     ssl: bool = False  # connections speak TLS (`listen ... ssl`)
+    proxy_protocol: bool = False  # a PROXY protocol header comes first (proxy_connection.py)
 
     @property
     def key(self) -> tuple[str, int]:

@@ -11,6 +11,7 @@ import os
 from itertools import pairwise
 from urllib.parse import quote
 
+from ..compress import VARY
 from ..files import OpenFile
 from ..http.dates import parse_http_date
 from ..http.errors import HttpError
@@ -34,7 +35,7 @@ def resolve(ex: Exchange) -> tuple[str, str]:
     """The file-system path for ex.path under the location, and the real base it must stay in."""
     loc = ex.location
     if loc.alias is not None:
-        rest = ex.path[len(loc.pattern) :] if loc.modifier != "=" else ""
+        rest = ex.path[loc.alias_strip :]  # the prefix of the location that said `alias`
         if rest and not loc.alias.endswith("/") and not rest.startswith("/"):
             raise HttpError(404, "alias prefix does not end at a path segment")
         return loc.alias + rest, loc.alias_real
@@ -44,8 +45,17 @@ def resolve(ex: Exchange) -> tuple[str, str]:
 def serve(ex: Exchange) -> Response:
     loc = ex.location
     path, base = resolve(ex)
+    vary = False
+    compress = loc.compress
+    if compress is not None and compress.static and not path.endswith("/"):
+        variant = compress.serve_static(ex, path, base)  # gzip_static, brotli_static
+        if type(variant) is Response:
+            return variant
+        vary = variant  # a variant exists (gzip_vary on): the plain answer says Vary too
     entry = ex.conn.worker.files.get(path, base, loc.open_file_cache, loc.open_file_cache_valid)
     if not entry.is_dir:
+        if vary:
+            return _vary(file_response(ex, entry))
         return file_response(ex, entry)
     entry.release()
     if not ex.path.endswith("/"):
@@ -66,10 +76,22 @@ def serve(ex: Exchange) -> Response:
         if index.is_dir:
             index.release()
             continue
+        if compress is not None and compress.static:
+            variant = compress.serve_static(ex, path + name, base)
+            if type(variant) is Response:
+                index.release()
+                return variant
+            if variant:
+                return _vary(file_response(ex, index, name))
         return file_response(ex, index, name)
     if loc.autoindex:
         return autoindex.listing(ex, path)
     raise HttpError(403, f'directory index of "{path}" is forbidden')
+
+
+def _vary(response: Response) -> Response:
+    response.fields += VARY
+    return response
 
 
 def redirect(status: int, location: str, tokens: bool = True) -> Response:
@@ -181,6 +203,9 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
     # "satisfiable" by RFC 9110 §14.1.1 with nothing to send): answer 200, as nginx does
     if range_header is None or ex.method != "GET" or entry.size == 0:
         return whole_file(entry)
+    compress = loc.compress
+    if compress is not None and compress.gzip and compress.will_gzip(ex, entry.fields, entry.size):
+        return whole_file(entry)  # as nginx: gzipped on the fly, the whole file with 200
     if_range = ex.header(b"if-range")
     if if_range is not None:
         if_range = if_range.strip()
@@ -209,6 +234,8 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
         )
     return _multipart(ex, entry, ranges, fields_base)
 
+
+conditional = _conditional  # (compress.py: the same rules for a precompressed variant)
 
 _boundaries = itertools.count(1)  # multipart boundaries: unique within the process
 

@@ -21,6 +21,7 @@ from .. import __version__, control
 from ..http.errors import HttpError
 from ..http.request import Exchange
 from ..http.response import Response
+from ..limits import add_metrics as add_limit_metrics
 from ..stats import Stats, registry_for
 
 ASSET = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "status.html")
@@ -131,5 +132,6 @@ def metrics(ex: Exchange) -> Response:
         totals, workers, info = board.totals()
         per_worker = [(w["pid"], w["ordinal"], _row_stats(w["row"])) for w in workers]
         registry = registry_for(totals, per_worker, info)
+    add_limit_metrics(registry, worker.config)  # limit_req / limit_conn zones, if any
     body = generate_latest(registry)
     return Response(200, f"Content-Type: {CONTENT_TYPE_LATEST}\r\n".encode() + NO_STORE, body)

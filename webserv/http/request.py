@@ -160,6 +160,7 @@ class Exchange:
         "tcp_end",
         "header_bytes",
         "t_done",
+        "cleanup",
     )
 
     def __init__(self, conn: Any, start: float) -> None:
@@ -196,6 +197,9 @@ class Exchange:
         self.tcp_start: bytes | None = None
         self.header_bytes = 0  # the header lines as received, counted while parsing
         self.t_done = 0.0  # handed to the kernel (taken when counters or records want it)
+        # what a phase must undo when the exchange ends, whatever way (limits.LimitState:
+        # limit_conn's counts); None unless a phase set it
+        self.cleanup: Any = None
 
     @property
     def target(self) -> str:

@@ -1,0 +1,2 @@
+// The client side of the single-page-app demo: show which route the server answered for.
+document.getElementById("route").textContent = window.location.pathname;

@@ -326,6 +326,9 @@ def compile_template(
             )
         elif escape == "default" and name == "request":
             parts.append("{_request_default(x)}")
+        elif escape == "default" and name == "remote_user":
+            # (combined's field: a request without Authorization pays one dict lookup)
+            parts.append("{_esc(_remote_user(x)) if b'authorization' in x.headers else '-'}")
         elif safe and escape not in ("json", "none_raw"):
             parts.append(f"{{{expression}}}")
         else:

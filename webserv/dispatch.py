@@ -161,7 +161,10 @@ def error_response(ex: Exchange, err: HttpError) -> Response:
         response = Response(status, err.fields, close=close)
     else:
         body = default_page(status, tokens)
-        response = Response(status, b"Content-Type: text/html\r\n" + err.fields, body, close=close)
+        ctype = loc.error_type if loc is not None else b"text/html"
+        response = Response(
+            status, b"Content-Type: " + ctype + b"\r\n" + err.fields, body, close=close
+        )
     if ex.error_paged and loc is not None and loc.header_filter is not None:
         # its error_page failed: the writer leaves a paged exchange's headers to us
         loc.header_filter.apply(ex, response)

@@ -10,7 +10,7 @@ import re
 from .. import variables
 from ..headers import AddHeader, Expires
 from .lexer import Statement
-from .table import HSL, _count, _flag, directive, fail
+from .table import ANY, HSL, _count, _flag, directive, fail
 from .values import parse_time
 
 # --- headers and caching: nginx's ngx_http_headers_filter_module and core's etag, ims ----
@@ -144,4 +144,69 @@ directive(
     default_text="1000",
     doc="The Nth request of a connection is answered with `Connection: close`, and the "
     "connection closed after it.",
+)
+
+
+# --- charset (nginx's ngx_http_charset_module, without recoding) ---------------------------
+
+CHARSET_TYPES = (
+    "text/html",
+    "text/xml",
+    "text/plain",
+    "text/vnd.wap.wml",
+    "application/javascript",
+    "application/rss+xml",
+)
+
+
+def _charset(stmt: Statement, args: list[str]) -> str | None:
+    name = args[0]
+    if name == "off":
+        return None
+    if not _CHARSET_NAME.fullmatch(name):
+        raise fail(stmt, f'invalid charset name "{name}"')
+    return name
+
+
+_CHARSET_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _charset_types(stmt: Statement, args: list[str]) -> frozenset[str]:
+    return frozenset(arg.lower() for arg in args) | {"text/html"}  # (always, as nginx)
+
+
+def with_charset(content_type: str, charset: str | None, types: frozenset[str]) -> str:
+    """CONTENT_TYPE as sent under `charset`: `; charset=NAME` for one of charset_types
+    (nginx's rule; `*` is every type), unchanged otherwise or when it names one already."""
+    if charset is None or "charset=" in content_type:
+        return content_type
+    if "*" not in types and content_type.split(";", 1)[0].strip().lower() not in types:
+        return content_type
+    return f"{content_type}; charset={charset}"
+
+
+directive(
+    "charset",
+    HSL,
+    1,
+    1,
+    _charset,
+    default=None,
+    syntax="charset CHARSET | off;",
+    default_text="off",
+    doc="Add `; charset=CHARSET` to the Content-Type of answers of `charset_types` (static "
+    "files, `return` texts, error pages). Names only: webserv recodes nothing "
+    "(`source_charset`, `charset_map` are not there).",
+)
+directive(
+    "charset_types",
+    HSL,
+    1,
+    ANY,
+    _charset_types,
+    default=frozenset(CHARSET_TYPES),
+    syntax="charset_types MIME-TYPE ...;",
+    default_text="text/html text/xml text/plain text/vnd.wap.wml application/javascript "
+    "application/rss+xml",
+    doc="The types `charset` applies to (`*`: all); text/html always is (nginx's rule).",
 )

@@ -28,6 +28,7 @@ from .directives import (
     LogFormatSpec,
     fail,
 )
+from .directives_headers import with_charset
 from .directives_proxy import real_ip
 from .errors import ConfigError
 from .lexer import Statement, parse_file
@@ -370,8 +371,13 @@ class _Loader:
             client_body_timeout=value(s, "client_body_timeout"),
             send_timeout=value(s, "send_timeout"),
             access_logs=self.build_access_logs(s.get("access_log")),
-            types=value(s, "types"),
-            default_type=value(s, "default_type"),
+            types=charset_types(s, value(s, "types")),
+            default_type=with_charset(
+                value(s, "default_type"), value(s, "charset"), value(s, "charset_types")
+            ),
+            error_type=with_charset(
+                "text/html", value(s, "charset"), value(s, "charset_types")
+            ).encode(),
             server_tokens=value(s, "server_tokens"),
             open_file_cache=value(s, "open_file_cache"),
             open_file_cache_valid=value(s, "open_file_cache_valid"),
@@ -605,6 +611,16 @@ def header_filter(s: Settings) -> HeaderFilter | None:
     if not headers and expires is None:
         return None
     return HeaderFilter(headers, expires)
+
+
+def charset_types(s: Settings, types: dict[str, str]) -> dict[str, str]:
+    """The location's extension → Content-Type map with `charset` applied (at load: the
+    hot path reads the finished type)."""
+    charset = value(s, "charset")
+    if charset is None:
+        return types
+    which = value(s, "charset_types")
+    return {ext: with_charset(ctype, charset, which) for ext, ctype in types.items()}
 
 
 def value(settings: Settings, name: str) -> Any:

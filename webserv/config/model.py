@@ -57,6 +57,7 @@ class Location:
     upload_store_real: str | None = None
     status: bool = False
     metrics: bool = False
+    error_type: bytes = b"text/html"  # the default error pages' type (with `charset`)
     # phases.py: rewrite, limits, access, try_files objects in nginx's order; None: no phase
     phases: tuple[Any, ...] | None = None
     # how many leading characters of a URI `alias` replaces: the length of the name of the

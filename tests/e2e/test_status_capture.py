@@ -51,6 +51,11 @@ def test_page_draws_the_captured_segments(webserv, browser):
     except OSError as exc:
         pytest.skip(f"no AF_PACKET capture here ({exc}): needs CAP_NET_RAW")
     server = webserv(CONF, files={"index.html": "<h1>hello</h1>\n"})
+    # the master listens before the worker starts: a SYN that comes before the worker has
+    # opened its capture socket is not seen. An answer from the worker says it has.
+    wait_until(
+        lambda: json.loads(httpx.get(server.url("/status?format=json")).content)["capture"]["on"]
+    )
     with RawConn(server.port) as conn:
         client_port = conn.sock.getsockname()[1]
         conn.send(b"GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

@@ -74,6 +74,9 @@ def server(tmp_path_factory):
     if not ipv6_loopback():
         srv.conf.write_text(srv.conf.read_text().replace(f"listen [::1]:{srv.port};", ""))
     srv.start()
+    # the master listens before the worker starts: a SYN sent before the worker has opened
+    # its capture socket is not seen (an answer saying `on` means it has)
+    wait_until(lambda: (_status(srv) or {}).get("capture", {}).get("on"))
     yield srv
     srv.stop()
 

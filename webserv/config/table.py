@@ -122,3 +122,28 @@ def phase_builder(order: int, build: Callable[[dict[str, Any], Any], Any]) -> No
     (and every server's fallback) with its merged settings; None: no such phase here."""
     PHASE_BUILDERS.append((order, build))
     PHASE_BUILDERS.sort(key=lambda entry: entry[0])
+
+
+# --- reading settings (load.py and locations.py) ---------------------------------------
+
+Settings = dict[str, Any]
+
+
+def value(settings: Settings, name: str) -> Any:
+    """A directive's value where set, else its default: the directive table is the only
+    place a default is written (nginx's merge functions have the same job)."""
+    if name in settings:
+        return settings[name]
+    return DIRECTIVES[name].default
+
+
+def merge(outer: Settings, inner: Settings) -> Settings:
+    """Inner values win; a multi directive present inside replaces the whole outer list
+    (and the lists of its SIBLINGS: allow and deny are one list)."""
+    merged = dict(outer)
+    merged.update(inner)
+    for name in inner:
+        for sibling in SIBLINGS.get(name, ()):
+            if sibling not in inner:
+                merged.pop(sibling, None)
+    return merged

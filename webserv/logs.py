@@ -156,6 +156,28 @@ class AccessLog:
             file._arm()
 
 
+class ConditionalAccessLog(AccessLog):
+    """`access_log ... if=CONDITION`: no line for a request whose CONDITION is empty or
+    "0" (nginx's rule). A subclass, so that a log without one pays nothing for it."""
+
+    __slots__ = ("condition",)
+
+    def __init__(
+        self,
+        file: LogFile,
+        render: Callable[[Any], str],
+        format_name: str,
+        condition: Callable[[Any], str],
+    ) -> None:
+        super().__init__(file, render, format_name)
+        self.condition = condition
+
+    def log(self, exchange: Any) -> None:
+        value = self.condition(exchange)
+        if value and value != "0":
+            AccessLog.log(self, exchange)
+
+
 class ErrorLogFile:
     """Where one generation's error log goes: a file (or stderr) and the lowest level written.
 

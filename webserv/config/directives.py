@@ -177,6 +177,7 @@ class AccessLogSpec:
     format_name: str = "combined"
     buffer: int = 64 * 1024
     flush: float = 1.0
+    condition: str | None = None  # if=TEMPLATE: no line when it is empty or "0"
 
 
 def _access_log(stmt: Statement, args: list[str]) -> AccessLogSpec:
@@ -184,7 +185,7 @@ def _access_log(stmt: Statement, args: list[str]) -> AccessLogSpec:
         if len(args) > 1:
             raise fail(stmt, 'invalid parameter after "off" in "access_log" directive')
         return AccessLogSpec(None)
-    fmt, buffer, flush = "combined", 64 * 1024, 1.0
+    fmt, buffer, flush, condition = "combined", 64 * 1024, 1.0, None
     for opt in args[1:]:
         if opt.startswith("buffer="):
             size = parse_size(opt[7:])
@@ -196,11 +197,17 @@ def _access_log(stmt: Statement, args: list[str]) -> AccessLogSpec:
             if t is None:
                 raise fail(stmt, f'invalid flush time "{opt[6:]}"')
             flush = t
+        elif opt.startswith("if="):
+            condition = opt[3:]
+            try:
+                variables.compile_template(condition, escape="none_raw")
+            except variables.UnknownVariable as exc:
+                raise fail(stmt, str(exc)) from None
         elif "=" in opt:
             raise fail(stmt, f'invalid parameter "{opt}"')
         else:
             fmt = opt
-    return AccessLogSpec(args[0], fmt, buffer, flush)
+    return AccessLogSpec(args[0], fmt, buffer, flush, condition)
 
 
 @dataclass(slots=True, frozen=True)
@@ -533,10 +540,11 @@ directive(
     4,
     _access_log,
     multi=True,
-    syntax="access_log PATH [FORMAT [buffer=SIZE] [flush=TIME]] | off;",
+    syntax="access_log PATH [FORMAT [buffer=SIZE] [flush=TIME] [if=CONDITION]] | off;",
     default_text="logs/access.log combined",
     doc="Where requests are logged and in which `log_format`. Lines are buffered and "
-    "written at least every `flush` (1s) and when the buffer (64k) fills.",
+    "written at least every `flush` (1s) and when the buffer (64k) fills. `if=`: no line "
+    "for a request whose CONDITION (a template: `$arg_log`, `$http_x`) is empty or `0`.",
 )
 directive(
     "log_format",

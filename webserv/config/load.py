@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import tls, variables
-from ..logs import COMBINED, AccessLog, LogFile
+from ..logs import COMBINED, AccessLog, ConditionalAccessLog, LogFile
 from .directives import (
     DIRECTIVES,
     EVENTS,
@@ -44,7 +44,7 @@ class _Loader(LocationBuilder):
         self.path = path
         self.prefix = os.path.abspath(prefix)
         self.log_files: dict[str, LogFile] = {}
-        self.access_logs: dict[tuple[str, str], AccessLog] = {}
+        self.access_logs: dict[tuple[str, str, str | None], AccessLog] = {}
         self.formats: dict[str, tuple[LogFormatSpec, Any]] = {}
         self.warnings: list[str] = []
         # the `listen` statement behind each (server, address), for errors found per address
@@ -259,11 +259,16 @@ class _Loader(LocationBuilder):
             if spec.format_name not in self.formats:
                 raise fail(stmt, f'unknown log format "{spec.format_name}"')
             file = self.log_file(spec.path, spec.buffer, spec.flush)
-            key = (file.path, spec.format_name)
+            key = (file.path, spec.format_name, spec.condition)
             if key not in self.access_logs:
-                self.access_logs[key] = AccessLog(
-                    file, self.formats[spec.format_name][1], spec.format_name
-                )
+                render = self.formats[spec.format_name][1]
+                if spec.condition is None:
+                    self.access_logs[key] = AccessLog(file, render, spec.format_name)
+                else:
+                    condition = variables.compile_template(spec.condition, escape="none_raw")
+                    self.access_logs[key] = ConditionalAccessLog(
+                        file, render, spec.format_name, condition
+                    )
             logs.append(self.access_logs[key])
         return tuple(logs)
 

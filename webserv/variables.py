@@ -60,6 +60,8 @@ _VARIABLES: dict[str, tuple[str, bool]] = {
     "request_time": ("f'{(x.t_done or _time()) - x.start:.3f}'", True),
     "connection": ("x.conn.id", True),
     "connection_requests": ("x.conn.requests", True),
+    # seconds since accept, ms resolution (the lifecycle record's accept time: "" without)
+    "connection_time": ("_connection_time(x)", True),
     "server_name": ("x.server.primary_name", False),
     "host": ("x.host", False),
     "content_length": ("_header(x, b'content-length')", False),
@@ -75,6 +77,7 @@ _VARIABLES: dict[str, tuple[str, bool]] = {
 _PREFIXES: dict[str, Callable[[str], tuple[str, bool] | None]] = {
     "http_": lambda rest: (f"_header(x, {rest.replace('_', '-').lower().encode()!r})", False),
     "arg_": lambda rest: (f"_arg(x, {rest!r})", False),
+    "sent_http_": lambda rest: (f"_sent(x, {rest.replace('_', '-').lower().encode()!r})", False),
 }
 
 # --- the TCP lifecycle: kernel numbers in log lines ---------------------------------------
@@ -198,6 +201,25 @@ def _header(x: Any, name: bytes) -> str:
     return value.decode("utf-8", "surrogateescape") if value is not None else ""
 
 
+def _connection_time(x: Any) -> str:
+    record = x.conn.record
+    return f"{(x.t_done or time.time()) - record.accepted:.3f}" if record is not None else ""
+
+
+def _sent(x: Any, name: bytes) -> str:
+    """$sent_http_NAME: the field as the response's header section sent it ("" if none;
+    the first of repeated ones). Read from the bytes the writer sent (Exchange.sent_head)."""
+    head = getattr(x, "sent_head", None)
+    if not head:
+        return ""
+    low = head.lower()
+    at = low.find(b"\r\n" + name + b":")
+    if at < 0:
+        return ""
+    start = at + len(name) + 3
+    return head[start : head.find(b"\r\n", start)].strip().decode("latin-1")
+
+
 def _binary_addr(addr: str) -> str:
     """$binary_remote_addr: the address's raw bytes, one character each (latin-1)."""
     try:
@@ -294,7 +316,7 @@ class UnknownVariable(ValueError):
 _LATE_SAFE = frozenset(_VARIABLES) - {
     "connection_requests", "server_addr", "server_port", "date_gmt", "closed_by",
 }  # fmt: skip
-_LATE_SAFE_PREFIXES = ("http_", "arg_")
+_LATE_SAFE_PREFIXES = ("http_", "arg_", "sent_http_")
 
 
 def compile_template(
@@ -346,6 +368,8 @@ def compile_template(
         "_date_gmt": http_date_now,
         "_time": time.time,
         "_header": _header,
+        "_sent": _sent,
+        "_connection_time": _connection_time,
         "_header_default": _header_default,
         "_tcpi": _tcpi,
         "_record": _record,

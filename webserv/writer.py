@@ -115,7 +115,7 @@ class ResponseWriter:
             head.append(_KEEP_ALIVE)
         else:
             head.append(_CLOSE)
-        head = b"".join(head)
+        head = ex.sent_head = b"".join(head)  # ($sent_http_NAME reads it)
         ex.keep_alive = keep
         ex.bytes_sent = len(head)
         parts = response.parts

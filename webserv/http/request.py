@@ -161,6 +161,7 @@ class Exchange:
         "header_bytes",
         "t_done",
         "cleanup",
+        "sent_head",  # the header section as sent (writer.py; unset until then)
     )
 
     def __init__(self, conn: Any, start: float) -> None:

@@ -21,7 +21,6 @@ directives_limits.py section does).
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,11 +48,7 @@ def compile_key(text: str) -> Callable[[Any], bytes]:
 
 
 def _binary_remote_addr(ex: Any) -> bytes:
-    addr = ex.conn.remote_addr
-    try:
-        return socket.inet_pton(socket.AF_INET6 if ":" in addr else socket.AF_INET, addr)
-    except (OSError, ValueError):
-        return b""
+    return variables.binary_addr(ex.conn.remote_addr)
 
 
 @dataclass(slots=True, frozen=True, eq=False)

@@ -220,13 +220,18 @@ def _sent(x: Any, name: bytes) -> str:
     return head[start : head.find(b"\r\n", start)].strip().decode("latin-1")
 
 
-def _binary_addr(addr: str) -> str:
-    """$binary_remote_addr: the address's raw bytes, one character each (latin-1)."""
+def binary_addr(addr: str) -> bytes:
+    """An address's raw 4 or 16 bytes (b"" for anything else): $binary_remote_addr, and the
+    key limits.py's zones use for it."""
     try:
-        raw = socket.inet_pton(socket.AF_INET6 if ":" in addr else socket.AF_INET, addr)
+        return socket.inet_pton(socket.AF_INET6 if ":" in addr else socket.AF_INET, addr)
     except (OSError, ValueError):
-        return ""
-    return raw.decode("latin-1")
+        return b""
+
+
+def _binary_addr(addr: str) -> str:
+    """$binary_remote_addr in a template: the raw bytes, one character each (latin-1)."""
+    return binary_addr(addr).decode("latin-1")
 
 
 def _limit_status(x: Any, which: str) -> str:

@@ -26,19 +26,6 @@ def connect(port: int, source: str = "127.0.0.1", timeout: float = 10.0) -> sock
     return sock
 
 
-def read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        try:
-            data = sock.recv(65536)
-        except ConnectionResetError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    return b"".join(chunks)
-
-
 def error_lines(path: Path, text: str = "") -> list[str]:
     if not path.exists():
         return []

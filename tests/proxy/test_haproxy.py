@@ -17,11 +17,10 @@ from proxy_support import (
     connect,
     error_lines,
     lifecycle_records,
-    read_all,
     v1_header,
     wait_error_line,
 )
-from support import RunningServer, free_port, wait_until
+from support import RunningServer, free_port, read_until_close, wait_until
 
 HAPROXY = shutil.which("haproxy") or (
     "/usr/sbin/haproxy" if shutil.os.access("/usr/sbin/haproxy", shutil.os.X_OK) else None
@@ -106,7 +105,7 @@ def _visit(port: int, target: str) -> tuple[bytes, int]:
     with connect(port, source="127.0.0.2") as sock:
         visitor_port = sock.getsockname()[1]
         sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        return read_all(sock), visitor_port
+        return read_until_close(sock), visitor_port
 
 
 def _record_of(srv: RunningServer, visitor_port: int) -> dict:
@@ -159,7 +158,7 @@ def test_forged_header_from_an_untrusted_address_is_refused(farm):
     before = len(error_lines(a.error_log, "untrusted"))
     with connect(a.port, source="127.0.0.2") as sock:
         sock.sendall(v1_header("8.8.8.8", "127.0.0.1", 1234, 80) + b"GET /?forged HTTP/1.1\r\n\r\n")
-        assert read_all(sock) == b""
+        assert read_until_close(sock) == b""
     assert wait_error_line(a.error_log, "untrusted address 127.0.0.2", before + 1)
     time.sleep(1.2)  # (the access log flushes within a second: nothing may appear)
     assert not any("forged" in line for line in a.access_lines())
@@ -179,6 +178,6 @@ def test_malformed_headers_straight_to_webserv_close_without_traceback(farm):
         with connect(a.port) as sock:
             sock.sendall(data)
             sock.shutdown(1)
-            assert read_all(sock) == b""
+            assert read_until_close(sock) == b""
     wait_error_line(a.error_log, MARK, before + 3)  # the truncated one just left
     assert "Traceback" not in a.error_log.read_text()

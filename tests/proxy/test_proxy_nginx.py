@@ -10,8 +10,8 @@ import time
 
 import pytest
 from conformance.nginx import NGINX, RunningNginx
-from proxy_support import GET_CLOSE, read_all, v1_header, v2_header
-from support import RunningServer, free_port, wait_until
+from proxy_support import GET_CLOSE, v1_header, v2_header
+from support import RunningServer, free_port, read_until_close, wait_until
 
 from webserv.proxy_protocol import V2_SIGNATURE
 
@@ -88,7 +88,7 @@ def _answer(port: int, chunks: list[bytes]) -> str:
             if i:
                 time.sleep(0.1)  # (only so that the pieces are separate reads)
             sock.sendall(chunk)
-        reply = read_all(sock)
+        reply = read_until_close(sock)
     if not reply:
         return "closed"
     status = reply.split(b" ", 2)[1].decode()

@@ -20,12 +20,11 @@ from proxy_support import (
     connect,
     error_lines,
     lifecycle_record,
-    read_all,
     v1_header,
     v2_header,
     wait_error_line,
 )
-from support import RawConn, RunningServer, wait_until
+from support import RawConn, RunningServer, read_until_close, wait_until
 
 from webserv.proxy_protocol import V1_MAX, V2_MAX_LENGTH, V2_SIGNATURE
 
@@ -100,7 +99,7 @@ def _served(server: RunningServer, port: int | None = None) -> bool:
     """A fresh connection with a valid header is still answered."""
     with connect(port or server.port) as sock:
         sock.sendall(v1_header(VISITOR, DST, 1, 2) + GET_CLOSE)
-        return read_all(sock).startswith(b"HTTP/1.1 200 ")
+        return read_until_close(sock).startswith(b"HTTP/1.1 200 ")
 
 
 # --- valid headers --------------------------------------------------------------------------
@@ -137,7 +136,7 @@ def test_v2_with_tlvs_in_the_lifecycle_record(server):
     with connect(server.port) as sock:
         local_port = sock.getsockname()[1]
         sock.sendall(v2_header("2001:db8::7", "2001:db8::1", 5555, 80, tlvs) + GET_CLOSE)
-        assert read_all(sock).startswith(b"HTTP/1.1 200 ")
+        assert read_until_close(sock).startswith(b"HTTP/1.1 200 ")
     line = _line_of(server, "2001:db8::7 5555 2001:db8::7 5555 2001:db8::1 80")
     assert '"GET / HTTP/1.1" 200' in line
     proxy = lifecycle_record(server.tmp / "lifecycle.log", local_port)["proxy"]
@@ -155,7 +154,7 @@ def test_v2_local_keeps_the_peer(server):
         local_port = sock.getsockname()[1]
         sock.sendall(v2_header(local=True) + b"GET /?local HTTP/1.1\r\nHost: x\r\n\r\n")
         sock.shutdown(socket.SHUT_WR)
-        assert read_all(sock).startswith(b"HTTP/1.1 200 ")
+        assert read_until_close(sock).startswith(b"HTTP/1.1 200 ")
     line = _line_of(server, "GET /?local")
     assert line.split()[:4] == ["127.0.0.1", str(local_port), "-", "-"]
 
@@ -168,7 +167,7 @@ def test_header_split_over_many_segments(server):
             sock.send(header[i : i + 1])
             time.sleep(0.005)  # (not measured: only so that the bytes leave one by one)
         sock.sendall(b"GET /?split HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        assert read_all(sock).startswith(b"HTTP/1.1 200 ")
+        assert read_until_close(sock).startswith(b"HTTP/1.1 200 ")
     assert _line_of(server, "GET /?split").split()[:2] == [VISITOR, "40001"]
 
 
@@ -181,7 +180,7 @@ def test_v1_split_at_every_boundary(server):
             time.sleep(0.05)
             sock.sendall(header[cut:] + f"GET /?cut{cut} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
             sock.shutdown(socket.SHUT_WR)
-            assert read_all(sock).startswith(b"HTTP/1.1 200 "), cut
+            assert read_until_close(sock).startswith(b"HTTP/1.1 200 "), cut
         assert _line_of(server, f"GET /?cut{cut} ").split()[:2] == [VISITOR, "40002"]
 
 
@@ -202,7 +201,7 @@ def test_cgi_sees_the_visitor(server):
             v1_header(VISITOR, DST, 40004, DST_PORT)
             + b"GET /cgi-bin/env.py HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         )
-        reply = read_all(sock)
+        reply = read_until_close(sock)
     assert reply.startswith(b"HTTP/1.1 200 ")
     assert f"\r\n{VISITOR} 40004\n".encode() in reply
 
@@ -215,7 +214,7 @@ def test_without_set_real_ip_from_the_peer_stays_remote_addr(server):
             v1_header(VISITOR, DST, 40005, DST_PORT) + b"GET /?nort HTTP/1.1\r\nHost: x\r\n\r\n"
         )
         sock.shutdown(socket.SHUT_WR)
-        assert read_all(sock).startswith(b"HTTP/1.1 200 ")
+        assert read_until_close(sock).startswith(b"HTTP/1.1 200 ")
     fields = _line_of(server, "GET /?nort").split()
     assert fields[:4] == ["127.0.0.1", str(local_port), VISITOR, "40005"]
     proxy = lifecycle_record(server.tmp / "lifecycle.log", local_port)["proxy"]
@@ -256,7 +255,7 @@ def _refused(server, port: int, data: bytes, shut: bool = True) -> tuple[bytes, 
                 sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass  # already reset by the server
-        return read_all(sock), local_port
+        return read_until_close(sock), local_port
 
 
 BROKEN = "broken header: "
@@ -325,13 +324,13 @@ def test_truncated_header_times_out_at_client_header_timeout(server):
     with connect(server.port) as sock:
         sock.sendall(v2_header(VISITOR, DST, 1, 2)[:20])
         assert _served(server)  # others are served meanwhile
-        assert read_all(sock) == b""  # closed by the server (client_header_timeout 2s)
+        assert read_until_close(sock) == b""  # closed by the server (client_header_timeout 2s)
     assert wait_error_line(server.error_log, "client timed out while reading PROXY protocol")
 
 
 def test_silent_client_times_out(server):
     with connect(server.port) as sock:
-        assert read_all(sock) == b""
+        assert read_until_close(sock) == b""
 
 
 def test_untrusted_peer_is_refused(server):

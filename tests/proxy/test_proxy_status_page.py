@@ -4,8 +4,6 @@ address "via" the balancer's, and its diagram names the TCP peer "Balancer"."""
 
 from __future__ import annotations
 
-import pytest
-from e2e.conftest import BROWSER_ARGS, CHROMIUM
 from proxy_support import GET, v1_header
 from support import RawConn, RunningServer
 
@@ -27,25 +25,14 @@ http {{
 """
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is missing")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield browser
-        browser.close()
-
-
-def test_status_page_shows_the_visitor_via_the_balancer(tmp_path, chromium):
+def test_status_page_shows_the_visitor_via_the_balancer(tmp_path, browser):
     server = RunningServer(tmp_path, CONF, {"index.html": "hi\n"}, ports=2).start()
     try:
         with RawConn(server.port) as conn:
             balancer_port = conn.sock.getsockname()[1]
             conn.send(v1_header("203.0.113.7", "127.0.0.1", 40000, server.port) + GET)
             assert conn.response()[0] == 200
-            context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))

@@ -15,12 +15,11 @@ from proxy_support import (
     connect,
     error_lines,
     lifecycle_record,
-    read_all,
     v1_header,
     v2_header,
     wait_error_line,
 )
-from support import RawConn, RunningServer, wait_until
+from support import RawConn, RunningServer, read_until_close, wait_until
 
 CONF = """
 worker_processes 1;
@@ -145,7 +144,7 @@ def test_client_hello_without_header_is_a_proxy_failure_not_a_tls_one(tls_server
 def test_header_then_plain_http_gets_nginx_400(tls_server):
     with connect(tls_server.port) as sock:
         sock.sendall(v1_header(VISITOR, "192.0.2.1", 2, 443) + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        reply = read_all(sock)
+        reply = read_until_close(sock)
     assert reply.startswith(b"HTTP/1.1 400 ")
     assert b"The plain HTTP request was sent to HTTPS port" in reply
 
@@ -154,12 +153,12 @@ def test_header_that_never_comes_times_out_quietly_for_tls(tls_server):
     failures = _failures(tls_server)
     with connect(tls_server.port) as sock:
         sock.sendall(b"PROXY TCP4 ")
-        assert read_all(sock) == b""
+        assert read_until_close(sock) == b""
     assert wait_error_line(tls_server.error_log, "client timed out while reading PROXY protocol")
     assert _failures(tls_server) == failures
     with connect(tls_server.port) as sock:  # and one that leaves before its header
         sock.sendall(b"PROXY")
         sock.shutdown(socket.SHUT_WR)
-        assert read_all(sock) == b""
+        assert read_until_close(sock) == b""
     assert _failures(tls_server) == failures
     assert "SSL handshake failed" not in tls_server.error_log.read_text()

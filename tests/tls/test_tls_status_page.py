@@ -5,8 +5,6 @@ with the version, cipher, ALPN and its duration."""
 
 from __future__ import annotations
 
-import pytest
-from e2e.conftest import BROWSER_ARGS, CHROMIUM
 from support import RunningServer
 from tls_support import TlsRaw
 
@@ -29,18 +27,7 @@ http {{
 """
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is missing")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield browser
-        browser.close()
-
-
-def test_status_page_draws_the_tls_handshake(tmp_path, chromium, certs):
+def test_status_page_draws_the_tls_handshake(tmp_path, browser, certs):
     pair = certs.issue("status", "localhost", "127.0.0.1")
     text = CONF.replace("CERT", str(pair.cert)).replace("KEY", str(pair.key))
     server = RunningServer(tmp_path, text, {"index.html": "hi\n"}, ports=2).start()
@@ -52,7 +39,7 @@ def test_status_page_draws_the_tls_handshake(tmp_path, chromium, certs):
             version = conn.sock.version()
             conn.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
             assert conn.response()[0] == 200
-            context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))

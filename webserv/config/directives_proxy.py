@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..access import Rules
 from .errors import ConfigError
 from .lexer import Statement
 from .table import HS, directive, fail
@@ -25,15 +26,18 @@ class RealIp:
 
     networks: tuple[Network, ...]
     unix: bool  # `set_real_ip_from unix:` (webserv listens on no UNIX socket: never matches)
+    # the networks as allow/deny's compiled rules (access.py: ints and masks, v4-mapped
+    # peers as IPv4): one way to match an address against networks
+    rules: Rules = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_family: dict[int, list[tuple[int, int, bool]]] = {4: [], 6: []}
+        for net in self.networks:
+            by_family[net.version].append((int(net.network_address), int(net.netmask), True))
+        object.__setattr__(self, "rules", Rules(tuple(by_family[4]), tuple(by_family[6]), ()))
 
     def trusts(self, addr: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(addr)
-        except ValueError:
-            return False
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in net for net in self.networks if net.version == ip.version)
+        return self.rules.decide(addr) is True
 
 
 def _real_ip_from(stmt: Statement, args: list[str]) -> Network | str:

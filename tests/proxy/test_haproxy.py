@@ -109,10 +109,14 @@ def _visit(port: int, target: str) -> tuple[bytes, int]:
 
 
 def _record_of(srv: RunningServer, visitor_port: int) -> dict:
+    """The record of the visit from 127.0.0.2:VISITOR_PORT (by address too: a connection from
+    127.0.0.1 — the fixture's probes through the balancer — can have the same port number)."""
+
     def find():
         for record in lifecycle_records(srv.tmp / "lifecycle.log"):
             proxy = record.get("proxy")
-            if proxy and proxy["client"] and proxy["client"]["port"] == visitor_port:
+            client = proxy and proxy["client"]
+            if client and client["port"] == visitor_port and client["addr"] == "127.0.0.2":
                 return record
         return None
 

@@ -69,7 +69,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         "url", "header_size", "write_blocked", "out", "out_ex", "deadline", "timeout_kind",
         "paused", "peer_eof", "closed", "close_reason", "closed_by", "feeding", "task",
         "drain_waiter", "last_location", "record", "aborted", "stop_parsing", "clock", "memo",
-        "line_spaces", "upgrade_body", "tcp_every",
+        "line_spaces", "upgrade_body", "tcp_every", "started",
     )  # fmt: skip
     # a plain connection's; a TlsConnection (tls_connection.py) has its own per connection
     scheme = "http"
@@ -120,6 +120,7 @@ class Connection(RequestReader, ResponseWriter, asyncio.Protocol):
         self.stop_parsing = False  # no more input is parsed: it is dropped as it arrives
         self.upgrade_body: Any = None  # reader.UpgradeBody, between its header section and body
         self.aborted = False  # closed with a reset (abort), not a FIN
+        self.started = 0.0  # time.time() at accept (worker.connection_opened)
 
     # --- asyncio callbacks -------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 
 from . import dispatch
-from .config.model import Location
+from .config.model import KEEPALIVE_MSIE6, Location
 from .framing import (
     _METHODS,
     BODY,
@@ -33,6 +33,7 @@ from .http.errors import HttpError
 from .http.request import Exchange, host_name, normalize_path, split_target
 from .http.upgrade import UpgradeBody
 from .tcpinfo import read_tcp_info
+from .writer import browser_without_keepalive
 
 ROUTE_MEMO_LIMIT = 4096
 # why reading is paused (a bit each): input held while answering, a body the handler lags on
@@ -148,9 +149,22 @@ class RequestReader(InputFraming):
         loc = ex.location
         if b"content-length" not in headers and b"transfer-encoding" not in headers:
             if ex.method not in loc.allow_methods or ex.method in _BODY_METHODS:
+                self.msie6_post(ex, loc)
                 ex.error = dispatch.check_request(ex, has_body=False)
             return
+        self.msie6_post(ex, loc)
         self.body_expected(ex, loc)
+
+    def msie6_post(self, ex: Exchange, loc: Location) -> None:
+        """keepalive_disable msie6 (the default): no keep-alive after an old MSIE's POST
+        (nginx's reason: MSIE could wait for a while after a response to a POST sent over a
+        keep-alive connection). Called only where a request has or may have a body."""
+        if (
+            ex.method == "POST"
+            and loc.keepalive_disable & KEEPALIVE_MSIE6
+            and browser_without_keepalive(ex.headers.get(b"user-agent"), KEEPALIVE_MSIE6)
+        ):
+            ex.keep_alive = False
 
     def route(self, host: bytes | None, url: bytes) -> tuple:
         """Server, location, path, query and host name of a request target (memoised)."""

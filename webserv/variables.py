@@ -202,8 +202,7 @@ def _header(x: Any, name: bytes) -> str:
 
 
 def _connection_time(x: Any) -> str:
-    record = x.conn.record
-    return f"{(x.t_done or time.time()) - record.accepted:.3f}" if record is not None else ""
+    return f"{(x.t_done or time.time()) - x.conn.started:.3f}"
 
 
 def _sent(x: Any, name: bytes) -> str:

@@ -177,9 +177,9 @@ class Worker:
         conn.id = self.next_id
         self.next_id += 1
         self.connections.add(conn)
+        now = conn.started = time.time()  # (keepalive_time, $connection_time)
         lifecycle = self.lifecycle
         if lifecycle is not None and conn.group.default.lifecycle:
-            now = time.time()
             conn.record = Record(conn, conn.raw_socket(), now)
             if self.capture is not None and conn.group.default.lifecycle_capture:
                 self.capture.attach(conn.record, conn)
@@ -188,7 +188,7 @@ class Worker:
             if self.stats is not None:
                 self.stats.connection_opened(now)
         elif self.stats is not None:
-            self.stats.connection_opened(time.time())
+            self.stats.connection_opened(now)
         return True
 
     def reclaim(self) -> bool:

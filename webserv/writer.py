@@ -19,6 +19,7 @@ import socket
 import time
 from typing import Any
 
+from .config.model import KEEPALIVE_MSIE6, KEEPALIVE_SAFARI
 from .http.dates import http_date_bytes_now
 from .http.request import Exchange
 from .http.response import FilePart, Response
@@ -55,6 +56,31 @@ class _DateLines:
 
 
 _date_lines = _DateLines()
+
+
+def browser_without_keepalive(agent: bytes | None, disable: int) -> bool:
+    """keepalive_disable: nginx's reading of User-Agent (ngx_http_process_user_agent).
+    msie6 is MSIE 4.x and 5.x, and 6.x without "SV1", and concerns only POST (the caller
+    checks the method); safari is "Safari/" with "Mac OS X" in a UA that is none of MSIE,
+    Opera, Gecko/, Chrome/. Opera's UAs say "MSIE" too and are not MSIE."""
+    if not agent:
+        return False
+    opera = b"Opera" in agent
+    msie = agent.find(b"MSIE ")
+    if msie >= 0 and not opera:
+        if disable & KEEPALIVE_MSIE6 and agent[msie + 6 : msie + 7] == b".":
+            major = agent[msie + 5 : msie + 6]
+            if major in (b"4", b"5") or (major == b"6" and b"SV1" not in agent[msie + 8 :]):
+                return True
+        return False
+    if disable & KEEPALIVE_SAFARI and not opera:
+        return (
+            b"Gecko/" not in agent
+            and b"Chrome/" not in agent
+            and b"Safari/" in agent
+            and b"Mac OS X" in agent
+        )
+    return False
 
 
 class ResponseWriter:
@@ -95,6 +121,12 @@ class ResponseWriter:
             and not self.stop_parsing
             and not self.worker.stopping
             and (ex.body is None or ex.body.complete)  # an unread body ends the connection
+            and ex.start - self.started <= loc.keepalive_time
+            # keepalive_disable safari (msie6, POST only, is reader.py's: no test for a GET)
+            and not (
+                loc.keepalive_safari
+                and browser_without_keepalive(ex.headers.get(b"user-agent"), KEEPALIVE_SAFARI)
+            )
         )
         length = response.length
         stream = response.stream

@@ -7,7 +7,7 @@ Only parses and registers; nothing here is read at request time.
 from __future__ import annotations
 
 from .lexer import Statement
-from .table import HS, HSL, HTTP, _flag, _size, _time, directive, fail
+from .table import HS, HSL, HTTP, _flag, _size, directive, fail
 
 # --- buffers: nginx's memory layout; webserv's buffers grow as a request needs ------------
 
@@ -138,37 +138,6 @@ directive(
 )
 
 
-def _keepalive_disable(stmt: Statement, args: list[str]) -> tuple[str, ...]:
-    for word in args:
-        if word not in ("none", "msie6", "safari"):
-            raise fail(stmt, f'invalid value "{word}" in "keepalive_disable" directive')
-    return tuple(args)
-
-
-directive(
-    "keepalive_disable",
-    HSL,
-    1,
-    2,
-    _keepalive_disable,
-    default=("msie6",),
-    syntax="keepalive_disable none | BROWSER ...;",
-    default_text="msie6",
-    doc="nginx turns keep-alive off for old browsers by User-Agent (`msie6`, `safari`). "
-    "webserv never looks at User-Agent: accepted, every client gets keep-alive.",
-)
-directive(
-    "keepalive_time",
-    HSL,
-    1,
-    1,
-    _time,
-    default=3600.0,
-    syntax="keepalive_time TIME;",
-    default_text="1h",
-    doc="nginx: a keep-alive connection older than TIME closes after its current request. "
-    "Accepted; not enforced by webserv (`keepalive_requests` and `keepalive_timeout` are).",
-)
 directive(
     "ignore_invalid_headers",
     HS,

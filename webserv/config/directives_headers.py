@@ -1,5 +1,5 @@
 """Directive rows for response headers and caching: add_header, expires, etag,
-if_modified_since, keepalive_requests (nginx's headers filter and core). Only parses and
+if_modified_since, keepalive_requests / _disable / _time (nginx's headers filter and core). Only parses and
 registers; the headers are built by headers.py.
 """
 
@@ -10,7 +10,8 @@ import re
 from .. import variables
 from ..headers import AddHeader, Expires
 from .lexer import Statement
-from .table import ANY, HSL, _count, _flag, directive, fail
+from .model import KEEPALIVE_MSIE6, KEEPALIVE_SAFARI
+from .table import ANY, HSL, _count, _flag, _time, directive, fail
 from .values import parse_time
 
 # --- headers and caching: nginx's ngx_http_headers_filter_module and core's etag, ims ----
@@ -144,6 +145,46 @@ directive(
     default_text="1000",
     doc="The Nth request of a connection is answered with `Connection: close`, and the "
     "connection closed after it.",
+)
+
+
+def _keepalive_disable(stmt: Statement, args: list[str]) -> int:
+    """The browsers as bits (KEEPALIVE_MSIE6, KEEPALIVE_SAFARI): one test a request."""
+    bits = 0
+    for word in args:
+        if word == "msie6":
+            bits |= KEEPALIVE_MSIE6
+        elif word == "safari":
+            bits |= KEEPALIVE_SAFARI
+        elif word != "none":
+            raise fail(stmt, f'invalid value "{word}" in "keepalive_disable" directive')
+    return bits
+
+
+directive(
+    "keepalive_disable",
+    HSL,
+    1,
+    2,
+    _keepalive_disable,
+    default=KEEPALIVE_MSIE6,
+    syntax="keepalive_disable none | BROWSER ...;",
+    default_text="msie6",
+    doc="Keep-alive off for old browsers, by User-Agent as nginx recognises them: `msie6` "
+    "(MSIE 4 and 5, and 6 without SV1; only for POST requests, as nginx), `safari` "
+    "(Safari/ on Mac OS X, not Chrome, Gecko, Opera or Konqueror); `none`.",
+)
+directive(
+    "keepalive_time",
+    HSL,
+    1,
+    1,
+    _time,
+    default=3600.0,
+    syntax="keepalive_time TIME;",
+    default_text="1h",
+    doc="A request that starts more than TIME after its connection was accepted is answered "
+    "with `Connection: close`, and the connection closed after it.",
 )
 
 

@@ -18,7 +18,7 @@ from . import directives_compress
 from .directives import LOCATION, ErrorPage, fail
 from .directives_headers import with_charset
 from .lexer import Statement
-from .model import Location
+from .model import KEEPALIVE_SAFARI, Location
 from .table import PHASE_BUILDERS, Settings, merge, value
 from .values import compile_regex
 
@@ -172,6 +172,9 @@ class LocationBuilder:
             etag=value(s, "etag"),
             if_modified_since=value(s, "if_modified_since"),
             keepalive_requests=value(s, "keepalive_requests"),
+            keepalive_disable=value(s, "keepalive_disable"),
+            keepalive_safari=bool(value(s, "keepalive_disable") & KEEPALIVE_SAFARI),
+            keepalive_time=value(s, "keepalive_time"),
             status=value(s, "status"),
             metrics=value(s, "metrics"),
             phases=self.phases(s),

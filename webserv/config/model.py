@@ -14,6 +14,8 @@ from typing import Any
 from .directives import ErrorPage, Return
 from .values import ListenAddress
 
+KEEPALIVE_MSIE6, KEEPALIVE_SAFARI = 1, 2  # keepalive_disable's browsers, as bits
+
 
 @dataclass(slots=True, frozen=True, eq=False)
 class Location:
@@ -50,6 +52,9 @@ class Location:
     etag: bool
     if_modified_since: str  # "off", "exact" or "before"
     keepalive_requests: int  # the Nth request of a connection closes it
+    keepalive_disable: int = 1  # KEEPALIVE_MSIE6 | KEEPALIVE_SAFARI bits (directives_headers)
+    keepalive_safari: bool = False  # keepalive_disable safari (writer.py's one test)
+    keepalive_time: float = 3600.0  # a request this long after the accept closes
     # later features: CGI, uploads, the lifecycle status page and metrics
     cgi: Mapping[str, str | None] = field(default_factory=dict)  # ".py" -> interpreter or None
     cgi_timeout: float = 30.0
@@ -72,6 +77,11 @@ class Location:
     limit_rate: tuple[int, int] | None = None
     # gzip, gzip_static, brotli_static (compress.Compress); None: none of them, no cost
     compress: Any = None
+    max_ranges: int | None = None  # None: unlimited; 0: no ranges, no Accept-Ranges
+    # charset / source_charset recoding of static files (recode.Recoder); None: none
+    recode: Any = None
+    # dav_methods and its settings (directives_dav.Dav); None: dav_methods off, no cost
+    dav: Any = None
 
     def describe(self) -> str:
         if self.modifier == "server":

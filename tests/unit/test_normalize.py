@@ -108,6 +108,11 @@ def test_invariants_over_all_short_paths():
         (b"/a?", (b"/a", b"", None)),
         (b"/a?b?c", (b"/a", b"b?c", None)),
         (b"/a#frag", (b"/a", b"", None)),
+        (b"/a?x#frag", (b"/a", b"x", None)),  # the fragment ends the query too (nginx)
+        (b"/a?x#f#g?h", (b"/a", b"x", None)),
+        (b"/a#f?x", (b"/a", b"", None)),
+        (b"http://h?args#frag", (b"/", b"args", b"h")),
+        (b"http://h:8080?args#frag", (b"/", b"args", b"h:8080")),
         (b"/a%3Fb?q", (b"/a%3Fb", b"q", None)),  # an encoded "?" is part of the path
         (b"http://example.com/x?y", (b"/x", b"y", b"example.com")),
         (b"HTTP://Example.COM:8080/x", (b"/x", b"", b"Example.COM:8080")),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ..http.request import Exchange
+from ..http.request import Exchange, origin_form
 from ..http.status import SERVER_BARE, SERVER_WITH_VERSION
 
 _PATH = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").encode()
@@ -36,18 +36,6 @@ def _fs(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def _origin_form(target: bytes) -> bytes:
-    """`http://host/a?b` → `/a?b`: REQUEST_URI is the path and query, as nginx's $request_uri."""
-    if target[:1] == b"/":
-        return target
-    authority = target.find(b"//") + 2
-    start = target.find(b"/", authority)
-    if start < 0:
-        query = target.find(b"?", authority)
-        return b"/" + (target[query:] if query >= 0 else b"")
-    return target[start:]
-
-
 def build_env(ex: Exchange, script, content_length: int | None) -> dict[bytes, bytes]:
     """The script's whole environment. `content_length` is None when the request has no body."""
     loc = ex.location
@@ -61,7 +49,7 @@ def build_env(ex: Exchange, script, content_length: int | None) -> dict[bytes, b
         b"SERVER_ADDR": conn.local_addr.encode(),
         b"SERVER_PORT": b"%d" % conn.local_port,
         b"REQUEST_METHOD": ex.method.encode(),
-        b"REQUEST_URI": _origin_form(ex.raw_target),
+        b"REQUEST_URI": origin_form(ex.raw_target),
         b"SCRIPT_NAME": _fs(script.name),
         b"SCRIPT_FILENAME": _fs(script.filename),
         b"PATH_INFO": _fs(script.path_info),

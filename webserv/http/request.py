@@ -79,11 +79,24 @@ def split_target(target: bytes) -> tuple[bytes, bytes, bytes | None]:
             target = rest if rest.startswith(b"/") else b"/" + rest
         else:
             raise HttpError(400, "invalid request target")
+    fragment = target.find(b"#")  # a client should not send one; if it does, it ends both
+    if fragment >= 0:  # the path and the query, as in nginx (`/a?x#f`: $args is `x`)
+        target = target[:fragment]
     path, _, query = target.partition(b"?")
-    fragment = path.find(b"#")
-    if fragment >= 0:
-        path = path[:fragment]
     return path, query, authority
+
+
+def origin_form(target: bytes) -> bytes:
+    """`http://host/a?b` → `/a?b`: the path and query of a target, as $request_uri and CGI's
+    REQUEST_URI give it (nginx's $request_uri too, but for `http://host?b`: `?b`)."""
+    if target[:1] == b"/":
+        return target
+    authority = target.find(b"//") + 2
+    start = target.find(b"/", authority)
+    if start < 0:
+        query = target.find(b"?", authority)
+        return b"/" + (target[query:] if query >= 0 else b"")
+    return target[start:]
 
 
 def host_name(host: bytes) -> str:
@@ -93,9 +106,11 @@ def host_name(host: bytes) -> str:
     digits, `-._~`, sub-delims, %-escapes), an IPv4 address, or an IP-literal in brackets
     (IPv6 or IPvFuture); the port digits only. Anything else — userinfo (`user@`), a
     second colon, spaces, `/?#[]`, raw non-ASCII — is a 400 (RFC 9112 §3.2: MUST), and so is
-    an empty host before a port (RFC 9110 §4.2.1; an empty field value is valid: §7.2). The
-    name is lower-cased, without the port and a trailing dot; an IPv6 literal keeps its
-    brackets. Called once per distinct (Host, target): the route memo remembers the result.
+    an empty host, with or without a port, and one that is only a dot (RFC 9110 §4.2.1: an
+    "http" URI with an empty host is invalid and MUST be rejected; nginx answers 400 too),
+    and a name with an empty label (`a..b`: nginx's rule). The name is lower-cased, without
+    the port and a trailing dot; an IPv6 literal keeps its brackets. Called once per
+    distinct (Host, target): the route memo remembers the result.
     """
     text = host.decode("latin-1").strip(" \t").lower()
     if text.startswith("["):
@@ -105,10 +120,13 @@ def host_name(host: bytes) -> str:
     else:
         colon = text.find(":")
         name, port = (text, "") if colon < 0 else (text[:colon], text[colon:])
-        valid = _REG_NAME.fullmatch(name) is not None and (name != "" or port == "")
+        valid = _REG_NAME.fullmatch(name) is not None and ".." not in name
+        if name.endswith("."):
+            name = name[:-1]  # one trailing dot: the same name (`example.com.`)
+        valid = valid and name != ""
     if not valid or _PORT.fullmatch(port) is None:
         raise HttpError(400, f"invalid host in request: {text!r}", close=True)
-    return name.rstrip(".")
+    return name
 
 
 def _ip_literal(text: str) -> bool:
@@ -204,7 +222,8 @@ class Exchange:
 
     @property
     def target(self) -> str:
-        return self.raw_target.decode("latin-1")
+        """$request_uri: the target as sent, in origin form (an absolute-form's path)."""
+        return origin_form(self.raw_target).decode("latin-1")
 
     @property
     def request_line(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from . import savedsyn, synprint, tcpinfo
+from . import savedsyn, synshape, tcpinfo
 from .logs import LogFile
 
 # per connection: a long keep-alive connection keeps its last ones (and counts them all)
@@ -42,7 +42,7 @@ class Record:
         "id", "remote_addr", "remote_port", "listen_port", "accepted", "syn", "info_accept",
         "info_close", "requests", "request_count", "closed", "closed_by", "close_reason",
         "peer_eof", "reset_sent", "_syn_info", "bytes_out", "kept", "last", "tcp",
-        "syn_missing", "tls", "wire", "proxy",
+        "syn_missing", "tls", "wire", "proxy", "_syn_prints",
     )  # fmt: skip
     # wire: capture_match.Wire with `lifecycle_capture on;`, set only then (capture.attach)
     # proxy: the PROXY header's JSON (proxy_connection.py), set only on such a listener
@@ -176,8 +176,13 @@ class Record:
 
     def syn_info(self) -> dict[str, Any] | None:
         if self._syn_info is False:
-            self._syn_info = savedsyn.decode_syn(self.syn)
+            # decoded once per shape of SYN (synshape.py), with its fingerprints
+            self._syn_info, self._syn_prints = synshape.decode(self.syn)
         return self._syn_info
+
+    def syn_prints(self) -> tuple[str, str, str, str] | None:
+        """(options_text, ja4t, signature, os_family) of the SYN; None without one."""
+        return self._syn_prints if self.syn_info() is not None else None
 
     def syn_reason(self) -> str | None:
         """Why the record has no SYN to show (savedsyn.SYN_REASONS), None when it has one."""
@@ -225,7 +230,7 @@ class Record:
             "accepted_at": t0,
             "closed_at": closed or None,
             "duration_ms": _ms(closed - t0) if closed else None,
-            "syn": _syn_json(syn),
+            "syn": None if syn is None else _syn_json(syn, self._syn_prints),
             "syn_reason": None if syn else self.syn_reason(),
             "handshake": _handshake_json(self.info_accept),
             "tls": _tls_json(self.tls, t0),
@@ -336,15 +341,14 @@ def _ms(seconds: float) -> float:
     return round(ms, 3)
 
 
-def _syn_json(syn: dict[str, Any] | None) -> dict[str, Any] | None:
-    if syn is None:
-        return None
+def _syn_json(syn: dict[str, Any], prints: tuple[str, str, str, str]) -> dict[str, Any]:
+    text, ja4t, signature, os_family = prints
     return {
         **syn,
-        "options_text": savedsyn.options_text(syn),
-        "ja4t": synprint.ja4t(syn),
-        "signature": synprint.signature(syn),
-        "os_family": synprint.os_family(syn),
+        "options_text": text,
+        "ja4t": ja4t,
+        "signature": signature,
+        "os_family": os_family,
     }
 
 

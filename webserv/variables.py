@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import auth_basic, savedsyn, synprint, tcpinfo
+from . import auth_basic, tcpinfo
 from .http.dates import http_date_now, iso8601_at, time_local_at
 
 # name -> (expression on x, safe): a safe value never needs escaping (numbers, addresses)
@@ -117,21 +117,17 @@ def _record(x: Any, what: str) -> Any:
         syn = record.syn_info()
         if syn is None:
             return "-"
-        if what == "options":
-            value = savedsyn.options_text(syn).replace(" ", "_") or "-"
-        elif what in _SYN_PRINTS:
-            value = _SYN_PRINTS[what](syn)
+        if what in _SYN_PRINTS:  # (decoded once per record, per shape of SYN: synshape.py)
+            value = record.syn_prints()[_SYN_PRINTS[what]]
+            if what == "options":
+                value = value.replace(" ", "_") or "-"
         else:
             value = {"isn": syn["isn"], "ttl": syn["ttl"]}.get(what)
     return "-" if value is None else value
 
 
-# computed when a line is rendered, from the record's SYN (decoded once per record)
-_SYN_PRINTS: dict[str, Callable[[Any], str]] = {
-    "ja4t": synprint.ja4t,
-    "signature": synprint.signature,
-    "os": synprint.os_family,
-}
+# where Record.syn_prints() has each: (options_text, ja4t, signature, os_family)
+_SYN_PRINTS = {"options": 0, "ja4t": 1, "signature": 2, "os": 3}
 
 
 def _request_tcp(x: Any, key: str) -> Any:

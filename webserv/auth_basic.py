@@ -24,7 +24,7 @@ import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
-from .htpasswd import CryptUnavailable, Entry, UserFile
+from .htpasswd import CryptUnavailable, Entry, UserFile, UserFilePerRequest
 from .http.errors import HttpError
 
 SUCCESS_CACHE = 256  # remembered successful checks per location
@@ -77,7 +77,7 @@ class AuthBasic:
 
     __slots__ = ("realm", "file", "challenge", "successes")
 
-    def __init__(self, realm: str, file: UserFile) -> None:
+    def __init__(self, realm: str, file: UserFile | UserFilePerRequest) -> None:
         self.realm = realm
         self.file = file
         self.challenge = f'WWW-Authenticate: Basic realm="{realm}"\r\n'.encode(
@@ -94,7 +94,7 @@ class AuthBasic:
         found = credentials(ex)
         if found is None:
             return self.refuse("no user/password was provided for basic authentication")
-        file = self.file.current()
+        file = self.file.current(ex)
         if file.error is not None:
             return HttpError(500, file.error)
         user, password = found
@@ -132,7 +132,7 @@ class AuthBasic:
                 raise answer
             return None
         user, password = credentials(ex)  # type: ignore[misc]
-        file = self.file
+        file = self.file.current(ex)
         entry = file.users[user]
         if POOL.waiting >= POOL_QUEUE:
             raise HttpError(503, "too many password checks waiting for a thread")

@@ -25,6 +25,7 @@ import hmac
 import os
 import threading
 import time
+from typing import Any
 
 import bcrypt
 
@@ -204,7 +205,7 @@ class UserFile:
         self.checked = -RECHECK
         self.refresh(time.monotonic())
 
-    def current(self) -> UserFile:
+    def current(self, ex: Any = None) -> UserFile:
         now = time.monotonic()
         if now - self.checked >= RECHECK:
             self.refresh(now)
@@ -233,3 +234,40 @@ class UserFile:
         finally:
             os.close(fd)
         self.users, self.identity, self.error = parse(b"".join(chunks)), identity, None
+
+
+class UserFilePerRequest:
+    """`auth_basic_user_file` with variables (`$arg_f`, `$host`...): the path is rendered for
+    each request (relative to the config file's folder, as a fixed one), and each path's
+    UserFile is kept (USER_FILES_KEPT at most, the oldest dropped first) and looked at again
+    within a second of a change, as a fixed one is."""
+
+    __slots__ = ("render", "base", "files")
+
+    def __init__(self, render: Any, base: str) -> None:
+        self.render = render
+        self.base = base
+        self.files: dict[str, UserFile] = {}
+
+    def current(self, ex: Any = None) -> UserFile:
+        name = self.render(ex)
+        path = os.path.normpath(os.path.join(self.base, name)) if name else ""
+        file = self.files.get(path)
+        if file is None:
+            if len(self.files) >= USER_FILES_KEPT:
+                del self.files[next(iter(self.files))]
+            file = self.files[path] = UserFile(path) if path else _NoFile(path)
+            return file
+        return file.current()
+
+
+class _NoFile(UserFile):
+    """What an empty rendered path names: nothing, answered with 500 as a missing file is."""
+
+    def refresh(self, now: float) -> None:
+        self.checked = now
+        self.users, self.identity = {}, None
+        self.error = "auth_basic_user_file is empty for this request"
+
+
+USER_FILES_KEPT = 64  # files named by variables, kept per location

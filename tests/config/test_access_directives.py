@@ -62,9 +62,9 @@ ERRORS = {
         "auth_basic_user_file;",
         'invalid number of arguments in "auth_basic_user_file" directive',
     ),
-    "auth_basic_user_file variable": (
-        "auth_basic_user_file $host.htpasswd;",
-        '"auth_basic_user_file" with variables is not supported by webserv',
+    "auth_basic_user_file unknown variable": (
+        "auth_basic_user_file $nonesuch.htpasswd;",
+        'unknown "nonesuch" variable',
     ),
     "auth_basic duplicate": (
         "auth_basic a; auth_basic b;",

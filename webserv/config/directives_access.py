@@ -12,9 +12,10 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from .. import variables
 from ..access import AccessPhase, Rules
 from ..auth_basic import AuthBasic
-from ..htpasswd import UserFile
+from ..htpasswd import UserFile, UserFilePerRequest
 from .lexer import Statement
 from .table import ACCESS, HSL, directive, fail, phase_builder, siblings
 
@@ -75,10 +76,15 @@ def _realm(stmt: Statement, args: list[str]) -> str | None:
     return text
 
 
-def _user_file(stmt: Statement, args: list[str]) -> tuple[str, Statement]:
+def _user_file(stmt: Statement, args: list[str]) -> tuple[str, Statement, Any]:
+    """(the path, its statement, and the path's template when it has variables, or None)."""
+    render = None
     if "$" in args[0]:
-        raise fail(stmt, '"auth_basic_user_file" with variables is not supported by webserv')
-    return args[0], stmt
+        try:
+            render = variables.compile_template(args[0], escape="none_raw")
+        except variables.UnknownVariable as exc:
+            raise fail(stmt, str(exc)) from None
+    return args[0], stmt, render
 
 
 def _satisfy(stmt: Statement, args: list[str]) -> str:
@@ -117,12 +123,16 @@ def build(s: dict[str, Any], loader: Any) -> AccessPhase | None:
     realm = s.get("auth_basic")
     user_file = s.get("auth_basic_user_file")
     if realm is not None and user_file is not None:
-        # relative to the config file's folder, as nginx's conf_prefix
-        path = os.path.normpath(os.path.join(os.path.dirname(loader.path), user_file[0]))
-        files = loader.__dict__.setdefault("htpasswd_files", {})
-        if path not in files:
-            files[path] = UserFile(path)  # one per file and config: one look a second
-        auth = AuthBasic(realm, files[path])
+        # relative to the prefix, as every relative path (the config file's folder, or -p)
+        base = loader.prefix
+        if user_file[2] is not None:  # with variables: rendered per request
+            auth = AuthBasic(realm, UserFilePerRequest(user_file[2], base))
+        else:
+            path = os.path.normpath(os.path.join(base, user_file[0]))
+            files = loader.__dict__.setdefault("htpasswd_files", {})
+            if path not in files:
+                files[path] = UserFile(path)  # one per file and config: one look a second
+            auth = AuthBasic(realm, files[path])
     if rules is None and auth is None:
         return None
     return AccessPhase(rules, auth, s.get("satisfy", "all") == "any")
@@ -190,6 +200,8 @@ directive(
     default_text="none",
     doc="The htpasswd file of `auth_basic`: `user:hash` lines, hashes from `htpasswd -B` "
     "(bcrypt), `-m` (apr1), `-s` ({SHA}), `{SSHA}`, `{PLAIN}`, or crypt(3) where the "
-    "platform has libcrypt. Read at load and again within a second of a change.",
+    "platform has libcrypt. Read at load and again within a second of a change. FILE may "
+    "hold variables (`$arg_f`, `$host`): rendered per request, each file read when first "
+    "named and within a second of a change (64 kept per location).",
 )
 phase_builder(ACCESS, build)

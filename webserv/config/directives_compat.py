@@ -159,8 +159,9 @@ directive(
     default=False,
     syntax="underscores_in_headers on | off;",
     default_text="off",
-    doc="nginx drops header fields whose names have `_` unless on. webserv keeps them "
-    "(a CGI script sees them as `HTTP_` variables like any other): accepted, changes nothing.",
+    doc="nginx drops header fields whose names have `_` unless on. webserv keeps them for "
+    "`$http_*` and the logs, and never passes them to a CGI script (`X_Foo` and `X-Foo` would "
+    "both be `HTTP_X_FOO`: one could forge the other), whatever this says.",
 )
 directive(
     "log_not_found",

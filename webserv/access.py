@@ -15,6 +15,7 @@ real_ip or the PROXY protocol may have replaced). Never parses config, never tou
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from functools import lru_cache
 from typing import Any
@@ -82,12 +83,17 @@ FORBIDDEN = "access forbidden by rule"
 
 
 class AccessPhase:
-    """The ACCESS phase of one location (phases.py): rules, auth_basic, satisfy."""
+    """The ACCESS phase of one location (phases.py): rules, auth_basic, satisfy, and
+    auth_delay (a 401 answered that many seconds late, as nginx's; a request with a body
+    is answered at once, before any of it is read, as every refusal of this phase)."""
 
-    __slots__ = ("rules", "auth", "any", "last")
+    __slots__ = ("rules", "auth", "any", "last", "delay")
 
-    def __init__(self, rules: Rules | None, auth: AuthBasic | None, satisfy_any: bool) -> None:
+    def __init__(
+        self, rules: Rules | None, auth: AuthBasic | None, satisfy_any: bool, delay: float = 0.0
+    ) -> None:
         self.rules, self.auth, self.any = rules, auth, satisfy_any
+        self.delay = delay if auth is not None else 0.0
         # (exchange, answer) of the last check(): phases.run calls run() right after it, in
         # the same tick, and need not decide twice (a different exchange decides afresh)
         self.last: tuple[Any, Any] | None = None
@@ -107,7 +113,9 @@ class AccessPhase:
     def check(self, ex) -> HttpError | None:
         answer = self.decide(ex)
         self.last = (ex, answer)
-        return None if answer is PENDING else answer  # type: ignore[return-value]
+        if answer is PENDING or (self.delay and _unauthorized(answer) and not _has_body(ex)):
+            return None  # decided in run(): a slow hash, or a 401 that auth_delay holds back
+        return answer  # type: ignore[return-value]
 
     def run(self, ex):
         last = self.last
@@ -116,5 +124,29 @@ class AccessPhase:
         if answer is None:
             return None
         if answer is PENDING:
-            return self.auth.verify(ex)  # type: ignore[union-attr]
+            return self.verify_later(ex) if self.delay else self.auth.verify(ex)  # type: ignore[union-attr]
+        if self.delay and _unauthorized(answer):
+            return self.refuse_later(answer)
         raise answer  # type: ignore[misc]
+
+    async def verify_later(self, ex) -> None:
+        try:
+            await self.auth.verify(ex)  # type: ignore[union-attr]
+        except HttpError as err:
+            if _unauthorized(err):
+                await asyncio.sleep(self.delay)
+            raise
+
+    async def refuse_later(self, answer: HttpError) -> None:
+        await asyncio.sleep(self.delay)
+        raise answer
+
+
+def _unauthorized(answer: Any) -> bool:
+    return type(answer) is HttpError and answer.status == 401
+
+
+def _has_body(ex) -> bool:
+    headers = ex.headers
+    length = headers.get(b"content-length")
+    return b"transfer-encoding" in headers or (length is not None and length.strip() != b"0")

@@ -71,6 +71,11 @@ ERRORS = {
         '"auth_basic" directive is duplicate',
     ),
     "satisfy duplicate": ("satisfy any; satisfy all;", '"satisfy" directive is duplicate'),
+    "auth_delay bad time": ("auth_delay soon;", 'invalid time "soon" in "auth_delay" directive'),
+    "auth_delay arity": (
+        "auth_delay 1s 2s;",
+        'invalid number of arguments in "auth_delay" directive',
+    ),
 }
 
 

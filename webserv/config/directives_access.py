@@ -17,7 +17,7 @@ from ..access import AccessPhase, Rules
 from ..auth_basic import AuthBasic
 from ..htpasswd import UserFile, UserFilePerRequest
 from .lexer import Statement
-from .table import ACCESS, HSL, directive, fail, phase_builder, siblings
+from .table import ACCESS, HSL, _time, directive, fail, phase_builder, siblings
 
 _ORDER = itertools.count()  # config order of allow/deny lines across both directives
 
@@ -135,7 +135,7 @@ def build(s: dict[str, Any], loader: Any) -> AccessPhase | None:
             auth = AuthBasic(realm, files[path])
     if rules is None and auth is None:
         return None
-    return AccessPhase(rules, auth, s.get("satisfy", "all") == "any")
+    return AccessPhase(rules, auth, s.get("satisfy", "all") == "any", s.get("auth_delay", 0.0))
 
 
 directive(
@@ -203,5 +203,18 @@ directive(
     "platform has libcrypt. Read at load and again within a second of a change. FILE may "
     "hold variables (`$arg_f`, `$host`): rendered per request, each file read when first "
     "named and within a second of a change (64 kept per location).",
+)
+directive(
+    "auth_delay",
+    HSL,
+    1,
+    1,
+    _time,
+    default=0.0,
+    syntax="auth_delay TIME;",
+    default_text="0s",
+    doc="Answer a request that `auth_basic` refuses with 401 only after TIME (nginx 1.17.10: "
+    "it slows password guessing); the worker serves others meanwhile. A refused request "
+    "with a body is answered at once, before any of it is read.",
 )
 phase_builder(ACCESS, build)

@@ -151,7 +151,13 @@ class ResponseWriter:
         ex.keep_alive = keep
         ex.bytes_sent = len(head)
         parts = response.parts
-        if loc.limit_rate is not None and length and not ex.head and status not in NO_BODY:
+        if (
+            loc.limit_rate is not None
+            and length
+            and stream is None  # (a stream, even of a known length, goes out as it comes)
+            and not ex.head
+            and status not in NO_BODY
+        ):
             # limit_rate: paced by pacing.py (files and bodies from memory alike)
             body = parts if parts is not None else [response.body]
             self.task = asyncio.get_running_loop().create_task(

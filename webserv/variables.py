@@ -70,8 +70,9 @@ _VARIABLES: dict[str, tuple[str, bool]] = {
     # limits.py: the client's address as 4 or 16 raw bytes (a limit zone's usual key), and
     # what limit_req / limit_conn decided ("" where none applies)
     "binary_remote_addr": ("_binary_addr(x.conn.remote_addr)", False),
-    "limit_req_status": ("_limit_status(x, 'req_status')", True),
-    "limit_conn_status": ("_limit_status(x, 'conn_status')", True),
+    # (not "safe": without a limit they are not found, "-" in a log line, as nginx's)
+    "limit_req_status": ("_limit_status(x, 'req_status')", False),
+    "limit_conn_status": ("_limit_status(x, 'conn_status')", False),
 }
 # prefix -> function(rest of the name) -> (expression, safe)
 _PREFIXES: dict[str, Callable[[str], tuple[str, bool] | None]] = {

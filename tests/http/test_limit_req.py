@@ -8,7 +8,7 @@ import re
 import socket
 
 from limits_support import OTHER, conn_from, error_text, get, limit_count, pipelined, reload
-from support import RunningServer
+from support import RunningServer, wait_until
 
 CONF = """
 worker_processes {workers};
@@ -164,9 +164,20 @@ def test_refusals_status_keepalive_keys_and_dry_run(tmp_path):
         long = "X-Key: " + "k" * 300 + "\r\n"
         assert [get(port, "/keyed/f.txt", headers=long)[0] for _ in range(2)] == [200, 503]
         assert get(port, "/keyed/f.txt", headers="X-Key: " + "k" * 299 + "j\r\n")[0] == 200
+        # $limit_req_status: the state of the ones limited, "-" where no limit_req applies
+        get(port, "/metrics")
+        assert wait_until(lambda: any(ln.endswith(" 200 -") for ln in access_lines(server)))
+        assert not any(ln.endswith(" ") for ln in access_lines(server))
+        assert any(ln.endswith(" 503 REJECTED") for ln in access_lines(server))
+        assert any(ln.endswith(" 200 PASSED") for ln in access_lines(server))
         assert server.alive()
     finally:
         server.stop()
+
+
+def access_lines(server) -> list[str]:
+    path = server.tmp / "logs" / "access.log"
+    return path.read_text().splitlines() if path.exists() else []
 
 
 def test_a_full_zone_forgets_the_oldest_and_never_refuses_a_new_key(tmp_path):

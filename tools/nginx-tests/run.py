@@ -46,7 +46,9 @@ NGINX = "/usr/sbin/nginx"
 # the list in issue 14: http_location_win32.t (Windows only: skipped by both on Linux) and
 # range_charset.t (its subject is a proxied, cached response). Added instead:
 # worker_shutdown_timeout.t and http_keepalive_shutdown.t (what a worker does with open
-# connections when it retires — webserv's README makes a point of it).
+# connections when it retires — webserv's README makes a point of it). Added later (every
+# other file whose modules webserv has, run against both): auth_basic.t, auth_delay.t,
+# limit_req2.t, limit_req_delay.t, limit_req_dry_run.t, rewrite_unescape.t, rewrite_if.t.
 FILES = """
 http_method.t http_uri.t http_header_buffers.t http_keepalive.t http_host.t
 http_server_name.t http_location.t http_location_auto.t autoindex.t autoindex_format.t
@@ -55,6 +57,8 @@ dav_chunked.t dav_utf8.t server_tokens.t merge_slashes.t error_log.t http_try_fi
 headers.t http_error_page.t http_expect_100_continue.t http_absolute_redirect.t
 http_disable_symlinks.t http_variables.t http_include.t body.t body_chunked.t rewrite.t
 limit_req.t charset.t worker_shutdown_timeout.t http_keepalive_shutdown.t
+auth_basic.t auth_delay.t limit_req2.t limit_req_delay.t limit_req_dry_run.t
+rewrite_unescape.t rewrite_if.t
 """.split()
 
 # --- running ------------------------------------------------------------------------------

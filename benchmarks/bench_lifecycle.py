@@ -25,7 +25,8 @@ stats.py, tcpinfo.py, the $tcpinfo/$syn log variables) and the top functions by 
 
 --capture compares `lifecycle_capture on;` against the same lifecycle without it, for
 `Connection: close` unless --scenario says otherwise (the capture's cost is per connection:
-seven or so segments captured, decoded and matched; a keep-alive request adds none):
+eight segments read from the kernel's ring, decoded and matched, six of them kept; a
+keep-alive request adds none); it prints the segments read per connection afterwards:
 
     off   `lifecycle on;` with the status and metrics locations (as `on` above)
     on    the same, plus `lifecycle_capture on;` (needs root / CAP_NET_RAW: the run stops
@@ -259,9 +260,26 @@ def _pct(v: float | None) -> str:
 
 def capture_on(server: Running) -> bool:
     """The server's /status JSON says its capture socket is open."""
+    return bool(capture_state(server).get("on"))
+
+
+def capture_state(server: Running) -> dict:
+    """The capture's /status JSON, with `accepted` (connections) beside it."""
     url = f"http://127.0.0.1:{server.port}/status?format=json"
     with urllib.request.urlopen(url, timeout=10) as reply:
-        return bool((json.loads(reply.read()).get("capture") or {}).get("on"))
+        data = json.loads(reply.read())
+    return {**(data.get("capture") or {}), "accepted": data["server"]["accepted"]}
+
+
+def print_capture(state: dict) -> dict:
+    """Segments the kernel passed to user space per connection (filter and ring at work)."""
+    per = state.get("read", 0) / state["accepted"] if state.get("accepted") else None
+    kept = state.get("captured", 0) / state["accepted"] if state.get("accepted") else None
+    how = "TPACKET_V3 ring" if state.get("ring") else "recvmsg"
+    if per is not None:
+        print(f"capture ({how}): {per:.2f} segments read per connection, {kept:.2f} kept; "
+              f"dropped {state.get('dropped')}")  # fmt: skip
+    return {"read_per_connection": per, "kept_per_connection": kept, **state}
 
 
 # --- where the time goes ---------------------------------------------------------------------
@@ -386,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     servers: dict[str, Running] = {}
     runs: dict[tuple[str, str], list[dict]] = {(n, sc): [] for n in names for sc in args.scenario}
     profiles: dict[str, dict] = {}
+    capture_summary: dict | None = None
     interrupted = False
     started = time.strftime("%Y%m%dT%H%M%S")
     try:
@@ -412,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"wrk {(r.get('wrk_cpu') or 0) * 100:.0f}%)",
                         flush=True,
                     )
+        if args.capture:
+            capture_summary = print_capture(capture_state(servers["on"]))
         if args.profile:
             for sc in args.scenario:
                 p = profile(servers["on"], sc, args.profile, cpus, tmp)
@@ -446,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
                 "load_after": load_after,
                 "summary": summary,
                 "profiles": profiles,
+                "capture": capture_summary,
                 "runs": [{"variant": k[0], "scenario": k[1], "runs": v} for k, v in runs.items()],
             },
             indent=2,

@@ -1,16 +1,18 @@
 """`lifecycle_capture on;`: the handshake and close segments of the listening ports, as the
 wire carried them — an AF_PACKET socket, the classic BPF program the kernel runs on every
-packet before queueing it, reading that socket in the event loop with kernel receive
-timestamps (SO_TIMESTAMPNS), and decoding IP + TCP headers into segments for the 4-tuple
-table (capture_match.py).
+packet before queueing it, reading that socket in the event loop (its TPACKET_V3 ring,
+capture_ring.py; without one, recvmsg with kernel receive timestamps, SO_TIMESTAMPNS), and
+decoding IP + TCP headers into segments for the 4-tuple table (capture_match.py).
 
 The filter passes only TCP segments to or from a listening port with SYN, FIN or RST set,
 and zero-payload ACKs: which pure ACK completes a handshake or a close depends on sequence
 numbers cBPF cannot remember, so every pure ACK passes and capture_match keeps the right
 ones. Data segments never leave the kernel (a FIN that carries data passes, as a FIN). Each
-segment is cut to its headers (SNAP). On loopback every segment passes the tap twice, going
-out and coming in: the outgoing copy is dropped (in the filter, and again by the reader from
-recvmsg's sll_pkttype), as libpcap does, so times are the receive times tcpdump shows.
+segment is cut to its headers (the IP header and 20 bytes of TCP; capture_bpf.py). On
+loopback every segment passes the tap twice, going out and coming in: the outgoing copy is
+dropped (in the filter, or by PACKET_IGNORE_OUTGOING on `lo` alone, and again by the
+recvmsg reader from sll_pkttype), as libpcap does, so times are the receive times tcpdump
+shows.
 
 Several workers: each worker opens its own socket and so sees every segment; it keeps the
 segments of its own connections (the 4-tuple of a record it made) and, pending, those no
@@ -25,7 +27,6 @@ Never reads a payload byte and never decides anything about a connection.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import socket
 import struct
@@ -33,150 +34,110 @@ import sys
 import time
 from typing import Any
 
+from . import capture_ring
+from .capture_bpf import (  # noqa: F401 (the names tests and readers use as capture.*)
+    ARPHRD_LOOPBACK,
+    PACKET_OUTGOING,
+    RET,
+    SNAP,
+    attach_filter,
+    bpf_program,
+)
 from .capture_match import WireTable
+from .capture_ring import _TCP, decode
 from .logs import error_log
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
-PACKET_OUTGOING = 4
-ARPHRD_LOOPBACK = 772
 # asm-generic values (x86, arm, riscv...); alpha, mips, parisc and sparc number them otherwise
-SO_ATTACH_FILTER = 26
 SO_RCVBUFFORCE = 33
 SO_TIMESTAMPNS = SCM_TIMESTAMPNS = 35
+PACKET_IGNORE_OUTGOING = 23  # (Linux 4.20)
 _GENERIC = sys.platform.startswith("linux") and not any(
     arch in os.uname().machine for arch in ("mips", "sparc", "parisc", "alpha")
 )
-SNAP = 128  # bytes kept of a segment: an IPv4 header (60 at most) and a TCP header (60)
 BATCH = 256  # segments read per wake-up; the rest wait for the next turn of the loop
 # after a read, the socket is left alone this long (its buffer holds what comes meanwhile):
 # one wake-up then reads the segments of many connections, not one or two (measured: waking
 # for each burst cost more than decoding it)
 PAUSE = 0.005
 RCVBUF = 4 << 20  # the socket's receive buffer (root may force it past rmem_max)
+SETTLE_AFTER = 0.02  # with a ring: no fold this long and records held → fold (SETTLE_SLICE)
+SETTLE_SLICE = 64
 TICK = 0.5  # seconds between two looks at the kernel's drop counter and the expiries
 _ANC = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 64
 _TIMESPEC = struct.Struct("qq")
-_TCP = struct.Struct("!HHIIBB")  # ports, seq, ack, data offset, flags
 _PORTS = struct.Struct("!HH")
 _ISN = struct.Struct("!I")
 _V4MAPPED = b"\0" * 10 + b"\xff\xff"
 
-# --- the BPF program ----------------------------------------------------------------------
-# struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }, linux/filter.h
-LD, LDX, ALU, JMP, RET, MISC = 0x00, 0x01, 0x04, 0x05, 0x06, 0x07
-W, H, B = 0x00, 0x08, 0x10
-ABS, IND, MSH = 0x20, 0x40, 0xA0
-AND, ADD, LSH, RSH = 0x50, 0x00, 0x60, 0x70
-JEQ, JSET = 0x10, 0x40
-K, X = 0x00, 0x08
-TAX = MISC | 0x00
-AD = 0xFFFFF000  # SKF_AD_OFF (-0x1000): the ancillary loads below
-AD_PKTTYPE, AD_HATYPE = AD + 4, AD + 28
-MAX_FILTER_PORTS = 60  # more: every TCP segment of those flags passes, the reader picks
 
-
-def _assemble(items: list[Any]) -> bytes:
-    """Labels (str) and (code, k, jt, jf) with jt / jf a label or None (the next one)."""
-    where, n = {}, 0
-    for item in items:
-        if isinstance(item, str):
-            where[item] = n
-        else:
-            n += 1
-    out, i = [], 0
-    for item in items:
-        if isinstance(item, str):
-            continue
-        code, k, jt, jf = (*item, None, None)[:4]
-        offsets = [0 if lab is None else where[lab] - i - 1 for lab in (jt, jf)]
-        if not all(0 <= off <= 255 for off in offsets):
-            raise ValueError("BPF jump out of range")
-        out.append(struct.pack("HBBI", code, offsets[0], offsets[1], k & 0xFFFFFFFF))
-        i += 1
-    return b"".join(out)
-
-
-def _port_test(load: Any, ports: list[int], hit: str) -> list[Any]:
-    """Load a port (source, then destination) and jump to `hit` on a listening one."""
-    out: list[Any] = [(LD | H | load[0], load[1])]
-    out += [(JMP | JEQ | K, p, hit) for p in ports]
-    out.append((LD | H | load[0], load[1] + 2))
-    out += [(JMP | JEQ | K, p, hit) for p in ports[:-1]]
-    out.append((JMP | JEQ | K, ports[-1], hit, "drop"))
-    return out
-
-
-def bpf_program(ports: list[int], snap: int = SNAP) -> bytes:
-    """The filter: TCP to or from `ports` with SYN, FIN or RST, or a zero-payload ACK; not
-    the outgoing copy of a loopback packet. Offsets are from the IP header (SOCK_DGRAM)."""
-    ports = sorted(set(ports))
-    if len(ports) > MAX_FILTER_PORTS:
-        v4ports: list[Any] = [(JMP | JEQ | K, 0, "v4ok", "v4ok")]
-        v6ports: list[Any] = [(JMP | JEQ | K, 0, "v6ok", "v6ok")]
-    else:
-        v4ports, v6ports = _port_test((IND, 0), ports, "v4ok"), _port_test((ABS, 40), ports, "v6ok")
-    return _assemble([
-        (LD | W | ABS, AD_PKTTYPE), (JMP | JEQ | K, PACKET_OUTGOING, None, "ip"),
-        (LD | W | ABS, AD_HATYPE), (JMP | JEQ | K, ARPHRD_LOOPBACK, "drop", "ip"),
-        "ip",
-        (LD | B | ABS, 0), (ALU | AND | K, 0xF0),
-        (JMP | JEQ | K, 0x40, "v4"), (JMP | JEQ | K, 0x60, "v6", "drop"),
-        "v4",
-        (LD | B | ABS, 9), (JMP | JEQ | K, 6, None, "drop"),  # TCP
-        (LD | H | ABS, 6), (JMP | JSET | K, 0x1FFF, "drop"),  # not a later fragment
-        (LDX | B | MSH, 0),  # X = the IP header's length
-        *v4ports,
-        "v4ok",
-        (LD | B | IND, 13), (JMP | JSET | K, 0x07, "keep"), (JMP | JSET | K, 0x10, None, "drop"),
-        # a pure ACK: total length == IP header + TCP header (data offset × 4)
-        (LD | B | IND, 12), (ALU | RSH | K, 4), (ALU | LSH | K, 2), (ALU | ADD | X, 0), (TAX, 0),
-        (LD | H | ABS, 2), (JMP | JEQ | X, 0, "keep", "drop"),
-        "v6",
-        (LD | B | ABS, 6), (JMP | JEQ | K, 6, None, "drop"),  # TCP right after the header
-        *v6ports,
-        "v6ok",
-        (LD | B | ABS, 53), (JMP | JSET | K, 0x07, "keep"), (JMP | JSET | K, 0x10, None, "drop"),
-        (LD | B | ABS, 52), (ALU | RSH | K, 4), (ALU | LSH | K, 2), (TAX, 0),
-        (LD | H | ABS, 4), (JMP | JEQ | X, 0, "keep", "drop"),  # payload length == TCP header
-        "keep", (RET | K, snap),
-        "drop", (RET | K, 0),
-    ])  # fmt: skip
-
-
-def attach_filter(sock: socket.socket, program: bytes) -> None:
-    """SO_ATTACH_FILTER: struct sock_fprog { unsigned short len; struct sock_filter *filter; }"""
-    buf = ctypes.create_string_buffer(program, len(program))
-    fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buf))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-
-
-def open_socket(ports: list[int]) -> socket.socket:
+def open_socket(ports: list[int], loopback: bool = False) -> socket.socket:
     """The capture socket, filter attached, timestamps on, non-blocking; OSError if the
-    system or the process's privileges do not allow it."""
+    system or the process's privileges do not allow it. `loopback`: every listener of
+    `ports` has a loopback address, so only `lo` is tapped, and only as packets come in
+    (PACKET_IGNORE_OUTGOING: the kernel then neither clones nor filters the outgoing copy
+    of each packet, data included, for this socket)."""
     if not _GENERIC or not hasattr(socket, "AF_PACKET"):
         raise OSError(0, "AF_PACKET sockets are Linux's")
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
     try:
-        attach_filter(sock, bpf_program(ports))
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        sock.setblocking(False)
-        # what arrived between socket() and the filter was not filtered: drop it
-        for _ in range(100_000):
-            try:
-                sock.recv(1)
-            except (BlockingIOError, InterruptedError):
-                break
-        drops(sock)  # (and forget its counts)
+        _configure(sock, ports, loopback)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def open_capture(
+    ports: list[int], loopback: bool = False
+) -> tuple[socket.socket, capture_ring.Ring | None, OSError | None]:
+    """As open_socket, with a TPACKET_V3 ring when the kernel gives one (else None and why).
+    The ring comes first: setting it up empties the socket's queue, and from then on what
+    the kernel passes goes to the ring (what came before the filter is skipped by the
+    reader: parse_block keeps TCP of `ports` only)."""
+    if not _GENERIC or not hasattr(socket, "AF_PACKET"):
+        raise OSError(0, "AF_PACKET sockets are Linux's")
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    ring: capture_ring.Ring | None = None
+    why: OSError | None = None
+    try:
+        try:
+            ring = capture_ring.Ring(capture_ring.setup(sock))
+        except OSError as exc:
+            why = exc
+        _configure(sock, ports, loopback)
+    except BaseException:
+        if ring is not None:
+            ring.close()
+        sock.close()
+        raise
+    return sock, ring, why
+
+
+def _configure(sock: socket.socket, ports: list[int], loopback: bool) -> None:
+    """The filter, the interface, timestamps, the buffer, non-blocking, an empty queue."""
+    attach_filter(sock, bpf_program(ports))
+    if loopback:
+        sock.bind(("lo", ETH_P_ALL))
+        try:
+            sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        except OSError:
+            pass  # (an older kernel: the filter drops the outgoing copies)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+    sock.setblocking(False)
+    # what arrived between socket() and the filter was not filtered: drop it
+    for _ in range(100_000):
+        try:
+            sock.recv(1)
+        except (BlockingIOError, InterruptedError):
+            break
+    drops(sock)  # (and forget its counts)
 
 
 def drops(sock: socket.socket) -> int:
@@ -189,36 +150,6 @@ def drops(sock: socket.socket) -> int:
 
 
 # --- decoding -----------------------------------------------------------------------------
-
-
-def decode(data: bytes, ports: Any) -> tuple[bytes, bool, int, int, int, int] | None:
-    """(key, from_server, flags, seq, ack, payload length) of an IP + TCP header to or from
-    one of `ports`, None otherwise. The key is the 4-tuple as the client's SYN carries it:
-    client address, server address, client port, server port (network byte order)."""
-    if len(data) < 40:
-        return None
-    version = data[0] >> 4
-    if version == 4:
-        ihl = (data[0] & 15) * 4
-        if data[9] != 6 or ihl < 20 or len(data) < ihl + 20:
-            return None
-        sport, dport, seq, ack, offset, flags = _TCP.unpack_from(data, ihl)
-        length = ((data[2] << 8) | data[3]) - ihl - (offset >> 4) * 4
-        if dport in ports:
-            return data[12:20] + data[ihl : ihl + 4], False, flags, seq, ack, length
-        if sport in ports:
-            key = data[16:20] + data[12:16] + data[ihl + 2 : ihl + 4] + data[ihl : ihl + 2]
-            return key, True, flags, seq, ack, length
-        return None
-    if version == 6 and data[6] == 6 and len(data) >= 60:
-        sport, dport, seq, ack, offset, flags = _TCP.unpack_from(data, 40)
-        length = ((data[4] << 8) | data[5]) - (offset >> 4) * 4
-        if dport in ports:
-            return data[8:44], False, flags, seq, ack, length
-        if sport in ports:
-            key = data[24:40] + data[8:24] + data[42:44] + data[40:42]
-            return key, True, flags, seq, ack, length
-    return None
 
 
 def syn_key(syn: bytes | None) -> tuple[bytes, int] | None:
@@ -258,13 +189,23 @@ def capture_ports(config: Any) -> list[int]:
     })  # fmt: skip
 
 
+def loopback_only(config: Any, ports: list[int]) -> bool:
+    """Every listener on one of `ports` is bound to a loopback address (127/8, ::1)."""
+    hosts = [listener.address.host for listener in config.listeners
+             if listener.address.port in ports]  # fmt: skip
+    return bool(hosts) and all(h.startswith("127.") or h in ("::1", "localhost") for h in hosts)
+
+
 # --- one worker's capture -----------------------------------------------------------------
 
 
 class Capture:
     """The capture socket of one worker, read in its event loop, and its table."""
 
-    def __init__(self, loop: Any, sock: socket.socket, ports: list[int], stats: Any) -> None:
+    def __init__(
+        self, loop: Any, sock: socket.socket, ports: list[int], stats: Any,
+        ring: capture_ring.Ring | None = None, on_settled: Any = None,
+    ) -> None:  # fmt: skip
         self.loop = loop
         self.sock: socket.socket | None = sock
         self.ports = frozenset(ports)
@@ -274,7 +215,11 @@ class Capture:
         self.marked_lost = 0
         self.timer: Any = None
         self.paused: Any = None  # the call that resumes reading (see PAUSE)
-        loop.add_reader(sock.fileno(), self.wake)
+        self.ring = ring  # None: recvmsg, a segment at a time
+        self.on_settled = on_settled  # Worker.fold: held records may be complete now
+        self.settled_at = 0.0  # the last settle (Worker.fold)
+        self.read_segments = 0  # segments read from the kernel (kept or not)
+        loop.add_reader(sock.fileno(), self.wake if ring is None else self.wake_ring)
         self.timer = loop.call_later(TICK, self.tick)
 
     @classmethod
@@ -284,7 +229,7 @@ class Capture:
         if not ports:
             return None
         try:
-            sock = open_socket(ports)
+            sock, ring, why = open_capture(ports, loopback_only(worker.config, ports))
         except OSError as exc:
             if worker.ordinal == 0:
                 why = exc.strerror or str(exc)
@@ -294,7 +239,12 @@ class Capture:
                     "capture off"
                 )
             return None
-        return cls(worker.loop, sock, ports, worker.stats)
+        if why is not None and worker.ordinal == 0:
+            error_log.warn(
+                f"lifecycle_capture: no PACKET_RX_RING ({why.errno}: {why.strerror or why}), "
+                "reading with recvmsg()"
+            )
+        return cls(worker.loop, sock, ports, worker.stats, ring, getattr(worker, "fold", None))
 
     def attach(self, record: Any, conn: Any) -> None:
         """A connection accepted: its record's wire (one dict lookup by 4-tuple)."""
@@ -318,13 +268,32 @@ class Capture:
         if self.sock is not None:
             self.paused = self.loop.call_later(PAUSE, self.resume)
 
+    def wake_ring(self) -> None:
+        """The reader callback with a ring: a block (or more) was handed over."""
+        if self.read() and self.table.held and self.on_settled is not None:
+            if time.monotonic() - self.settled_at > SETTLE_AFTER:
+                self.on_settled(SETTLE_SLICE)  # no fold lately: retire what is complete now
+
     def resume(self) -> None:
         self.paused = None
         if self.sock is not None:
             self.loop.add_reader(self.sock.fileno(), self.wake)
 
     def read(self) -> int:
-        """Up to BATCH segments, decoded and matched; how many were read."""
+        """Up to BATCH segments (with a ring: every block handed over), decoded and
+        matched; how many were read."""
+        sock = self.sock
+        if sock is None:
+            return 0
+        if self.ring is not None:
+            n = self.ring.read(self.ports, self.table.add, self.ring.block_nr)
+            self.read_segments += n
+            return n
+        return self.recv_batch()
+
+    def recv_batch(self) -> int:
+        """Up to BATCH segments with recvmsg (no ring; or, with one, those the socket
+        queued before the ring was set up)."""
         sock = self.sock
         if sock is None:
             return 0
@@ -334,6 +303,7 @@ class Capture:
             try:
                 data, anc, _, addr = recvmsg(SNAP, _ANC)
             except (BlockingIOError, InterruptedError):
+                self.read_segments += n
                 return n
             except OSError as exc:
                 self.fail(exc)
@@ -360,6 +330,7 @@ class Capture:
             else:
                 t = time.time()
             add(key, t, srv, flags, seq, ack, length)
+        self.read_segments += BATCH
         return BATCH
 
     def check_drops(self) -> None:
@@ -385,9 +356,10 @@ class Capture:
         """Worker.fold's closed records: what the kernel holds read first, then those whose
         close is complete (or has waited long enough) to retire now."""
         for _ in range(4):  # (bounded: a flood waits for the reader, not the fold)
-            if self.read() < BATCH:
+            if self.read() < BATCH or self.ring is not None:
                 break
         self.check_drops()
+        self.settled_at = time.monotonic()
         return self.table.settle(batch, time.time())
 
     def state_json(self) -> dict[str, Any]:
@@ -400,6 +372,8 @@ class Capture:
             "pending_max": table.max_pending,
             "held": len(table.held),
             "captured": table.segments,
+            "read": self.read_segments,
+            "ring": self.ring is not None,
             "dropped": {"kernel": self.kernel_drops, **table.dropped},
         }
 
@@ -420,10 +394,12 @@ class Capture:
             self.timer.cancel()
         if self.paused is not None:
             self.paused.cancel()
+        if self.ring is not None:
+            self.ring.close()
 
     def close(self) -> list[Any]:
         """Stop capturing; the records still waiting for their close, to retire now."""
-        while self.read() == BATCH:
+        while self.read() >= BATCH:
             pass
         self.stop()
         return self.table.release()

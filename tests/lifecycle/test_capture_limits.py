@@ -102,6 +102,12 @@ def wire_of(port: int, client_port: int, complete: bool = True) -> dict:
         raise AssertionError(f"no complete wire for port {client_port}: {seen}") from None
 
 
+def a_complete_one(port: int) -> dict | None:
+    """A new connection's record, if its wire is complete."""
+    record = wire_of(port, one_connection(port), complete=False)
+    return record if record["wire"]["complete"] else None
+
+
 def checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
@@ -130,7 +136,9 @@ def test_a_syn_and_rst_flood_stays_bounded(webserv):
     needs_capture()
     server: RunningServer = webserv(conf(), FILES)
     pid = server.proc.pid  # master_process off: the server is the worker
-    wire_of(server.port, one_connection(server.port))  # capture is up
+    # capture is up (the port accepts before the worker's capture socket exists: the
+    # connections made meanwhile have no handshake on their wire)
+    wait_until(lambda: a_complete_one(server.port), timeout=30)
     before = rss_kb(pid)
     rng = random.Random(11)
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as raw:
@@ -161,12 +169,7 @@ def test_a_syn_and_rst_flood_stays_bounded(webserv):
     # (a connection made while the capture socket's buffer was full is "incomplete")
     assert server.alive()
 
-    def a_complete_one():
-        client_port = one_connection(server.port)
-        record = wire_of(server.port, client_port, complete=False)
-        return record if record["wire"]["complete"] else None
-
-    record = wait_until(a_complete_one, timeout=30)
+    record = wait_until(lambda: a_complete_one(server.port), timeout=30)
     assert record["wire"]["client_isn"] == record["syn"]["isn"]
 
 

@@ -236,7 +236,7 @@ def test_expiry_and_port_reuse():
     table.add(_key(1), 1.0, False, SYN, 1, 0, 0)
     table.expire(1.0 + capture_match.TIME_WAIT + 1)
     assert not table.pending
-    # an attached wire, closed: it stays for TIME_WAIT, then goes
+    # an attached wire, closed completely: its key is freed when its record retires
     _full_close(table, _key(2))
     wire = table.attach(_key(2), 1000)
 
@@ -246,6 +246,7 @@ def test_expiry_and_port_reuse():
     record = Rec()
     record.wire = wire
     assert table.settle([(record, None)], 10.0) == [(record, None)]  # complete: retired now
+    assert _key(2) not in table.own
     table.add(_key(2), 11.0, False, SYN, 424242, 0, 0)  # the port reused: a new connection
     assert _key(2) not in table.own and table.pending[_key(2)].x == 424242
     assert len(wire.segments) == 7  # the old record did not take it
@@ -298,11 +299,16 @@ def test_mark_lost():
 def test_start_without_privilege_warns_once(monkeypatch):
     lines = []
 
-    def refuse(ports):
+    def refuse(ports, loopback=False):
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr(capture, "open_socket", refuse)
-    monkeypatch.setattr(capture.error_log, "warn", lambda msg, conn=None: lines.append(msg))
+    monkeypatch.setattr(capture, "open_capture", refuse)
+
+    class ErrorLog:
+        def warn(self, msg, conn=None):
+            lines.append(msg)
+
+    monkeypatch.setattr(capture, "error_log", ErrorLog())
 
     class Server:
         lifecycle = lifecycle_capture = True
@@ -314,7 +320,7 @@ def test_start_without_privilege_warns_once(monkeypatch):
         groups = {("", 8080): Group()}
 
         class address:
-            port = 8080
+            host, port = "", 8080
 
     class Config:
         listeners = (Listener(),)
@@ -328,3 +334,17 @@ def test_start_without_privilege_warns_once(monkeypatch):
     assert capture.Capture.start(Worker(0)) is None
     assert capture.Capture.start(Worker(1)) is None  # the other workers say nothing
     assert len(lines) == 1 and "CAP_NET_RAW" in lines[0] and "capture off" in lines[0]
+
+
+def test_complete_is_no_missing_segment_and_no_loss():
+    import itertools
+
+    for x, y, acked, rst0, rst1, lost, fins in itertools.product(
+        (None, 1), (None, 2), (False, True), (False, True), (False, True), (False, True),
+        itertools.product((None, "sent", "acked"), repeat=2),
+    ):  # fmt: skip
+        wire = Wire(0.0)
+        wire.x, wire.y, wire.handshake_acked, wire.rst, wire.lost = x, y, acked, [rst0, rst1], lost
+        wire.fin_seq = [None if f is None else 9 for f in fins]
+        wire.fin_acked = [f == "acked" for f in fins]
+        assert wire.complete() == (not lost and not wire.missing()), (x, y, acked, fins)

@@ -1,7 +1,8 @@
 """Server and location selection, nginx's order, with small memo tables.
 
 find_server: exact name → longest `*.front` wildcard → longest `back.*` wildcard → regex
-names in order → the address's default server.
+names in order → the address's default server. find_name_match tells which regex name
+chose a server, for the variables of its captures ($name, $1: variables.py).
 find_location: `=` exact → longest prefix, then the locations nested in it → regexes in config order (unless that prefix is `^~`) → that
 longest prefix → the server's own settings (nginx's ngx_http_core_find_location).
 Both are pure functions of the configuration; `Routes` memoises them for one generation
@@ -10,6 +11,7 @@ Both are pure functions of the configuration; `Routes` memoises them for one gen
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .config.model import ListenGroup, Location, Server
@@ -27,18 +29,32 @@ class Routes:
     distinct names or paths empties a table rather than growing it.
     """
 
-    __slots__ = ("servers", "locations", "targets")
+    __slots__ = ("servers", "locations", "targets", "name_matches")
 
     def __init__(self) -> None:
         self.servers: dict[tuple[ListenGroup, str], Server] = {}
         self.locations: dict[tuple[Server, str], Location] = {}
         self.targets: dict[ListenGroup, dict[Any, Any]] = {}
+        # (group, Host) → the regex name's match that chose its server, False if none did;
+        # filled only when a variable asks for a server name's captures ($name, $1)
+        self.name_matches: dict[tuple[ListenGroup, str], re.Match[str] | bool] = {}
 
     def server(self, group: ListenGroup, host: str) -> Server:
         return _memoised(self.servers, group, host, find_server)
 
     def location(self, server: Server, path: str) -> Location:
         return _memoised(self.locations, server, path, find_location)
+
+    def name_match(self, group: ListenGroup, host: str) -> re.Match[str] | None:
+        """The match of the `server_name ~regex` that chose HOST's server (memoised)."""
+        key = (group, host)
+        found = self.name_matches.get(key)
+        if found is None:
+            found = find_name_match(group, host) or False
+            if len(self.name_matches) >= MEMO_LIMIT:
+                self.name_matches.clear()
+            self.name_matches[key] = found
+        return found or None
 
     def for_group(self, group: ListenGroup) -> dict[Any, Any]:
         """The (Host header, target) → route table of one listen group."""
@@ -75,6 +91,24 @@ def find_server(group: ListenGroup, host: str) -> Server:
             if regex.search(host):
                 return candidate
     return group.default
+
+
+def find_name_match(group: ListenGroup, host: str) -> re.Match[str] | None:
+    """find_server's choice again, saying which regex name made it: its match, or None
+    when an exact or wildcard name (or no name) chose the server: no captures then."""
+    if not host or host in group.exact_names:
+        return None
+    for suffix, _ in group.wildcard_front:
+        if host.endswith(suffix) and len(host) > len(suffix):
+            return None
+    for start, _ in group.wildcard_back:
+        if host.startswith(start) and len(host) > len(start):
+            return None
+    for regex, _ in group.regex_names:
+        match = regex.search(host)
+        if match is not None:
+            return match
+    return None
 
 
 def find_location(server: Server, path: str) -> Location:

@@ -262,10 +262,9 @@ BAD_VALUES = {
         "autoindex_format yaml;",
         'invalid value "yaml" in "autoindex_format" directive',
     ),
-    "merge off": (
-        "merge_slashes off;",
-        '"merge_slashes off" is not supported by webserv (a path\'s repeated slashes are '
-        "always merged)",
+    "merge flag": (
+        "merge_slashes maybe;",
+        'invalid value "maybe" in "merge_slashes" directive, it must be "on" or "off"',
     ),
 }
 

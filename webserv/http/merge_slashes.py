@@ -1,0 +1,46 @@
+"""`merge_slashes off`: a request path's dot segments removed, its repeated slashes kept.
+
+request.normalize_path is the default (`merge_slashes on`): it merges them. With `off`,
+nginx keeps every empty segment, and a ".." removes the segment before it even when that
+one is empty (`/a//../b` → `/a/b`, `/a///../b` → `/a//b`; checked against nginx 1.22).
+Which one a request gets is decided at load, per listen group: nginx reads the flag of the
+address's default server, since it parses the target before the Host chooses a server
+(load.py sets ListenGroup.normalize_path; reader.py calls it). Owns no other rule of a path.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_to_bytes
+
+from .request import normalize_path
+
+
+def normalize_path_unmerged(raw: bytes) -> str:
+    """normalize_path's result for RAW, but `//` stays `//` (same errors, same decoding)."""
+    merged = normalize_path(raw)  # the 400s (no leading "/", bad %-escapes) as the default's
+    if b"%" in raw:
+        raw = unquote_to_bytes(raw)
+    if b"//" not in raw:
+        return merged  # no empty segment: the two agree
+    segments: list[bytes] = []
+    parts = raw.split(b"/")
+    for part in parts[1:-1]:
+        if part == b"..":
+            if segments:
+                segments.pop()
+        elif part != b".":
+            segments.append(part)
+    last = parts[-1]
+    trailing = b""
+    if last == b"..":
+        if segments:
+            segments.pop()
+        trailing = b"/"
+    elif last == b"." or not last:
+        trailing = b"/"
+    else:
+        segments.append(last)
+    path = b"/" + b"/".join(segments)
+    if trailing and segments:
+        path += trailing
+    return path.decode("utf-8", "surrogateescape")

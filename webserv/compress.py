@@ -26,7 +26,6 @@ from typing import Any
 
 from .http.errors import HttpError
 from .http.response import FilePart, Response
-from .logs import error_log
 
 GZIP_STATUSES = frozenset({200, 403, 404})  # what nginx's gzip filter compresses
 CHUNK = 64 * 1024  # bytes of a file read and compressed at a time
@@ -204,7 +203,7 @@ class Compress:
                 )
             except HttpError as exc:
                 if exc.status != 404:  # (nginx: logged, and the plain file is served)
-                    error_log.error(exc.reason, ex.conn.id)
+                    ex.location.error_log.error(exc.reason, ex.conn.id)
                 continue
             if mode == "on":
                 vary = vary or self.vary

@@ -24,7 +24,7 @@ from .config.model import Config, Listener
 from .files import UPLOAD_TEMP_PREFIX, FileCache
 from .handlers.cgi_process import Children
 from .listeners import BindError, ListenSockets
-from .logs import ErrorLogFile, error_log
+from .logs import ErrorLog, ErrorLogFile, error_log
 from .process import cpu_count
 from .router import Routes
 
@@ -34,13 +34,17 @@ class CycleError(Exception):
 
 
 class Cycle:
-    __slots__ = ("config", "workers", "sockets", "error_target", "routes", "files", "children")
+    __slots__ = ("config", "workers", "sockets", "error_target", "main_error_log", "routes")
+    __slots__ += ("files", "children")
 
-    def __init__(self, config: Config, workers: int, sockets: ListenSockets, error_target):
+    def __init__(
+        self, config: Config, workers: int, sockets: ListenSockets, error_target, main_error_log
+    ):
         self.config = config
         self.workers = workers  # how many worker processes this generation runs
         self.sockets = sockets
-        self.error_target = error_target
+        self.error_target = error_target  # main's first error_log file (master.py closes it)
+        self.main_error_log = main_error_log  # main's error_log lines (error_log.ErrorLog)
         self.routes = Routes()
         self.files = FileCache()
         self.children = Children()
@@ -50,19 +54,26 @@ class Cycle:
         """Bind, open and create what `config` needs; CycleError (and nothing left open)
         if any of it fails."""
         workers = worker_count(config) if config.master_process else 1
-        path, level = config.error_log
-        target = ErrorLogFile(path, level)
+        main = config.main_error_log
+        if main is None:  # a Config not made by load(): its one (path, level)
+            main = ErrorLog(((0, ErrorLogFile(*config.error_log)),))
+            main.use(main.sinks[0][1])
+        target = main.sinks[0][1]
         try:
             target.open()
         except OSError as exc:
-            raise CycleError(f'open() "{path}" failed ({exc.errno}: {exc.strerror})') from None
+            raise CycleError(
+                f'open() "{target.path}" failed ({exc.errno}: {exc.strerror})'
+            ) from None
         try:
             sockets = ListenSockets.bind(config, workers, old.sockets if old else None)
         except BindError as exc:
             target.close()
             raise CycleError(str(exc)) from None
-        cycle = cls(config, workers, sockets, target)
+        cycle = cls(config, workers, sockets, target, main)
         try:
+            # access, lifecycle and every error_log file (main's, the locations'): created
+            # now, so a reload to an unwritable one fails whole
             for file in config.log_files:
                 try:
                     file.open()
@@ -83,19 +94,19 @@ class Cycle:
         return cycle
 
     def activate(self) -> None:
-        """This generation's error log becomes the process's."""
-        error_log.use(self.error_target)
+        """This generation's main error_log lines become the process's."""
+        error_log.use(self.main_error_log)
 
     def sockets_for(self, ordinal: int) -> list[tuple[Listener, socket.socket]]:
         return self.sockets.sockets_for(self.config, ordinal)
 
     def reopen_logs(self) -> None:
-        """SIGUSR1 (logrotate): every log file of this generation, opened anew by path."""
+        """SIGUSR1 (logrotate): every log file of this generation, opened anew by path
+        (the error logs write through their files' new descriptors at once)."""
         for file in self.config.log_files:
             file.reopen()
-        self.error_target.reopen()
-        if error_log.path == self.error_target.path:
-            error_log.use(self.error_target)
+        if self.error_target not in self.config.log_files:
+            self.error_target.reopen()
 
     def close_logs(self) -> None:
         for file in self.config.log_files:

@@ -30,7 +30,6 @@ from prometheus_client.core import CounterMetricFamily
 
 from . import variables, zones
 from .http.errors import HttpError
-from .logs import error_log
 from .zones import AGAIN, BUSY, FULL, PASSED, RESULTS, Zone
 
 # nginx: a request is delayed at one level below the one refusals are logged at
@@ -148,7 +147,7 @@ class LimitReqPhase:
             if not key:
                 continue
             if len(key) > 65535:
-                error_log.error(
+                ex.location.error_log.error(
                     f'the value of the "{spec.key_text}" key is more than 65535 bytes'
                     + _context(ex),
                     ex.conn.id,
@@ -164,8 +163,8 @@ class LimitReqPhase:
             return None  # no key: not limited
         state = _state(ex)
         if rc == BUSY:
-            if error_log.enabled(self.level):
-                error_log.log(
+            if ex.location.error_log.enabled(self.level):
+                ex.location.error_log.log(
                     self.level,
                     f"limiting requests{', dry run' if dry else ''}, excess: {_excess(excess)}"
                     f' by zone "{limit.spec.name}"' + _context(ex),
@@ -183,8 +182,8 @@ class LimitReqPhase:
             state.req_status = "PASSED"
             return None
         ms, excess, limit = delay
-        if error_log.enabled(self.delay_level):
-            error_log.log(
+        if ex.location.error_log.enabled(self.delay_level):
+            ex.location.error_log.log(
                 self.delay_level,
                 f"delaying request{', dry run' if dry else ''}, excess: {_excess(excess)}, "
                 f'by zone "{limit.spec.name}"' + _context(ex),
@@ -240,7 +239,7 @@ class LimitConnPhase:
             if not key:
                 continue
             if len(key) > 255:
-                error_log.error(
+                ex.location.error_log.error(
                     f'the value of the "{spec.key_text}" key is more than 255 bytes' + _context(ex),
                     ex.conn.id,
                 )
@@ -249,15 +248,15 @@ class LimitConnPhase:
             if result == PASSED:
                 state.held.append((spec.zone, key))
                 continue
-            if result != FULL and error_log.enabled(self.level):
-                error_log.log(
+            if result != FULL and ex.location.error_log.enabled(self.level):
+                ex.location.error_log.log(
                     self.level,
                     f"limiting connections{', dry run,' if dry else ''} by zone "
                     f'"{spec.name}"' + _context(ex),
                     ex.conn.id,
                 )
             elif result == FULL:
-                error_log.log("alert", f'could not allocate node in zone "{spec.name}"')
+                ex.location.error_log.log("alert", f'could not allocate node in zone "{spec.name}"')
             state()  # nginx's cleanup_all: what this request holds goes back
             if dry:
                 state.conn_status = "REJECTED_DRY_RUN"

@@ -1,29 +1,27 @@
-"""Access log (compiled formats, buffered writers) and the error log with levels.
+"""Access logs: compiled formats, buffered (and gzipped) writers, paths with variables.
 
 An access log line is rendered by a function compiled from its log_format at config load and
-appended to an in-memory buffer; the buffer is written when it fills or `flush` seconds after
-its first line. The error log writes at once: an operator reading it at 3 a.m. needs it now.
+appended to an in-memory buffer; the buffer is written when it fills (`buffer=`, 64k) or
+`flush` seconds after its first line, as one gzip member with `gzip`. A path with variables
+is not buffered (nginx refuses `buffer=` there): each line is appended to the file its path
+names, opened for that line or kept open by `open_log_file_cache` (LogFileCache).
+The error log lives in error_log.py (re-exported here).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-LEVELS = {
-    "debug": 0,
-    "info": 1,
-    "notice": 2,
-    "warn": 3,
-    "error": 4,
-    "crit": 5,
-    "alert": 6,
-    "emerg": 7,
-}
+from .error_log import LEVELS, ErrorLog, ErrorLogFile, error_log
+
+__all__ = ["LEVELS", "AccessLog", "ConditionalAccessLog", "ErrorLog", "ErrorLogFile", "LogFile"]
+__all__ += ["error_log"]
 
 COMBINED = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
@@ -41,9 +39,19 @@ class LogFile:
     """One access-log file, shared by every format and location that names its path."""
 
     __slots__ = ("path", "fd", "buffer", "size", "limit", "flush_after", "timer", "rendered")
+    __slots__ += ("gzip", "explicit")
 
-    def __init__(self, path: str, limit: int, flush_after: float) -> None:
+    def __init__(
+        self,
+        path: str,
+        limit: int,
+        flush_after: float,
+        gzip: int | None = None,
+        explicit: bool = False,
+    ) -> None:
         self.path = path
+        self.gzip = gzip  # a level 1-9: each flushed buffer is written as one gzip member
+        self.explicit = explicit  # buffer=/gzip/flush= given: others naming it must agree
         self.fd = -1
         self.buffer: list[Any] = []  # lines, or (render, exchange) deferred
         self.size = 0
@@ -96,6 +104,9 @@ class LogFile:
             return
         self.render()
         data = "".join(self.buffer).encode("utf-8", "surrogateescape")
+        if self.gzip is not None:
+            # a whole member per write, as nginx: zcat reads the file at any time
+            data = gzip.compress(data, self.gzip, mtime=0)
         self.buffer.clear()
         self.rendered = 0
         self.size = 0
@@ -178,89 +189,161 @@ class ConditionalAccessLog(AccessLog):
             AccessLog.log(self, exchange)
 
 
-class ErrorLogFile:
-    """Where one generation's error log goes: a file (or stderr) and the lowest level written.
+class SyslogAccessLog(AccessLog):
+    """`access_log syslog:server=...`: each line is a datagram (syslog.py), sent when the
+    request is logged, never buffered (nginx refuses `buffer=` for syslog too)."""
 
-    The cycle opens it (so a reload to an unwritable path fails, and the old one goes on)."""
+    __slots__ = ("target", "condition")
 
-    __slots__ = ("path", "level", "threshold", "fd")
+    def __init__(
+        self,
+        target: Any,
+        render: Callable[[Any], str],
+        format_name: str,
+        condition: Callable[[Any], str] | None,
+    ) -> None:
+        self.file = None
+        self.render = render
+        self.format_name = format_name
+        self.late = False
+        self.target = target
+        self.condition = condition
 
-    def __init__(self, path: str = "stderr", level: str = "notice") -> None:
-        self.path = path
-        self.level = level
-        self.threshold = LEVELS[level]
-        self.fd = 2
+    def log(self, exchange: Any) -> None:
+        if self.condition is not None:
+            value = self.condition(exchange)
+            if not value or value == "0":
+                return
+        line = self.render(exchange)
+        self.target.send(line[:-1] if line.endswith("\n") else line)
+
+
+class LogFileCache:
+    """`open_log_file_cache max=N inactive=T min_uses=N valid=T`: descriptors of the files
+    that paths with variables name, kept open (nginx's ngx_open_file_cache, for logs).
+
+    A name is counted from its first successful open; once used `min_uses` times within
+    `inactive` its descriptor stays open (a line to a renamed file still reaches it, as in
+    nginx) until `inactive` passes unused, `valid` passes (then it is opened by name again),
+    or `max` names are known and it is the least recently used. One per worker, per cycle."""
+
+    __slots__ = ("max", "inactive", "min_uses", "valid", "nodes", "path", "fd")
+
+    def __init__(self, max: int, inactive: float, min_uses: int, valid: float) -> None:
+        self.path = "open_log_file_cache"  # (the cycle's Config.log_files calls: no file)
+        self.fd = -1
+        self.max = max
+        self.inactive = inactive
+        self.min_uses = min_uses
+        self.valid = valid
+        # path -> [uses, fd (-1: not kept), opened at, last used]; dict order = LRU first
+        self.nodes: dict[str, list[Any]] = {}
+
+    def write(self, path: str, data: bytes) -> None:
+        now = time.monotonic()
+        node = self.nodes.pop(path, None)
+        if node is not None and now - node[3] > self.inactive:
+            _close(node[1])
+            node = None
+        if node is not None and node[1] >= 0 and now - node[2] > self.valid:
+            _close(node[1])
+            node[1] = -1
+        if node is None:
+            fd = _open_append(path)
+            if fd < 0:
+                return
+            if len(self.nodes) >= self.max:  # the least recently used name goes
+                _close(self.nodes.pop(next(iter(self.nodes)))[1])
+            node = [1, -1, now, now]
+        else:
+            node[0] += 1
+            fd = node[1]
+            if fd < 0:
+                fd = _open_append(path)
+                if fd < 0:
+                    return
+        node[3] = now
+        _write_all(fd, data, path)
+        if node[1] < 0:
+            if node[0] >= self.min_uses:
+                node[1], node[2] = fd, now
+            else:
+                _close(fd)
+        self.nodes[path] = node
 
     def open(self) -> None:
-        if self.path in ("stderr", "/dev/stderr"):
-            self.fd = 2
-        elif self.path in ("stdout", "/dev/stdout"):
-            self.fd = 1
-        else:
-            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        """Nothing to open before a request names a file."""
+
+    def flush(self) -> None:
+        """Every line is written at once."""
 
     def reopen(self) -> None:
-        old = self.fd
-        self.open()
-        if old > 2 and old != self.fd:
-            os.close(old)
+        self.close()  # USR1: the next line opens its file by name again
 
     def close(self) -> None:
-        if self.fd > 2:
-            os.close(self.fd)
-        self.fd = 2
+        for node in self.nodes.values():
+            _close(node[1])
+        self.nodes.clear()
 
 
-class ErrorLog:
-    """nginx-style lines: `2026/11/25 08:16:11 [error] 1234#0: *5 message`.
+class VariableAccessLog(AccessLog):
+    """`access_log /logs/$host.log ...`: a path with variables, rendered per request. The
+    line is written at once to the file it names (no buffer; nginx refuses one), through
+    the location's LogFileCache when there is one, else opened and closed for the line."""
 
-    The process writes every error-log line through this one object (`error_log`), as nginx
-    writes through `ngx_cycle->log`; which file and level it writes to belong to the current
-    cycle (`use`). Each line is one `write` on an O_APPEND descriptor, so the lines of the
-    master and of every worker never interleave.
-    """
+    __slots__ = ("path", "cache", "condition")
 
-    def __init__(self) -> None:
-        self.path = "stderr"
-        self.threshold = LEVELS["notice"]
-        self.fd = 2
-        self.pid = os.getpid()
+    def __init__(
+        self,
+        path: Callable[[Any], str],
+        render: Callable[[Any], str],
+        format_name: str,
+        condition: Callable[[Any], str] | None,
+        cache: LogFileCache | None,
+    ) -> None:
+        self.file = None
+        self.render = render
+        self.format_name = format_name
+        self.late = False
+        self.path = path
+        self.condition = condition
+        self.cache = cache
 
-    def use(self, target: ErrorLogFile) -> None:
-        """Write to TARGET from now on (at start, after a reload, in a new worker)."""
-        self.path, self.threshold, self.fd = target.path, target.threshold, target.fd
-        self.pid = os.getpid()
-
-    def enabled(self, level: str) -> bool:
-        return LEVELS[level] >= self.threshold
-
-    def log(self, level: str, message: str, connection: int | None = None) -> None:
-        if LEVELS[level] < self.threshold:
+    def log(self, exchange: Any) -> None:
+        if self.condition is not None:
+            value = self.condition(exchange)
+            if not value or value == "0":
+                return
+        path = self.path(exchange)
+        data = self.render(exchange).encode("utf-8", "surrogateescape")
+        if self.cache is not None:
+            self.cache.write(path, data)
             return
-        stamp = time.strftime("%Y/%m/%d %H:%M:%S")
-        conn = f"*{connection} " if connection is not None else ""
-        line = f"{stamp} [{level}] {self.pid}#0: {conn}{message}\n"
+        fd = _open_append(path)
+        if fd >= 0:
+            _write_all(fd, data, path)
+            _close(fd)
+
+
+def _open_append(path: str) -> int:
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError as exc:
+        error_log.error(f'open() "{path}" failed ({exc.errno}: {exc.strerror})')
+        return -1
+
+
+def _write_all(fd: int, data: bytes, path: str) -> None:
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError as exc:
+        error_log.error(f'write() to "{path}" failed ({exc.errno}: {exc.strerror})')
+
+
+def _close(fd: int) -> None:
+    if fd >= 0:
         try:
-            os.write(self.fd, line.encode("utf-8", "backslashreplace"))
+            os.close(fd)
         except OSError:
             pass
-
-    def debug(self, message: str, connection: int | None = None) -> None:
-        self.log("debug", message, connection)
-
-    def info(self, message: str, connection: int | None = None) -> None:
-        self.log("info", message, connection)
-
-    def notice(self, message: str, connection: int | None = None) -> None:
-        self.log("notice", message, connection)
-
-    def warn(self, message: str, connection: int | None = None) -> None:
-        self.log("warn", message, connection)
-
-    def error(self, message: str, connection: int | None = None) -> None:
-        self.log("error", message, connection)
-
-
-# the process's error log: stderr until a cycle says otherwise (see ErrorLog)
-error_log = ErrorLog()

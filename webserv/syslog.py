@@ -104,10 +104,15 @@ def _address(value: str) -> tuple[int, object]:
     return family, address
 
 
+SYSLOG_FD = -2  # what a target says its descriptor is: error_log.ErrorLog sends to it
+
+
 class SyslogTarget:
-    """One `syslog:` target: its header's parts and its socket (made on first use)."""
+    """One `syslog:` target: its header's parts and its socket (made on first use). It is
+    also an error log sink (path, fd, open/reopen/flush/close as error_log.ErrorLogFile)."""
 
     __slots__ = ("spec", "family", "address", "facility", "severity", "tag", "host", "sock")
+    fd = SYSLOG_FD
 
     def __init__(
         self, spec: str, server: tuple[int, object], facility: int, severity: int, tag: str,
@@ -141,6 +146,19 @@ class SyslogTarget:
         except OSError:  # refused, no receiver yet, a full buffer: dropped, as nginx does
             self.close()
             return False
+
+    @property
+    def path(self) -> str:
+        return self.spec
+
+    def open(self) -> None:
+        """(a socket is made on the first send, in the process that sends)"""
+
+    def reopen(self) -> None:
+        self.close()
+
+    def flush(self) -> None:
+        """Nothing waits: a message is sent when it is logged."""
 
     def close(self) -> None:
         if self.sock is not None:

@@ -244,11 +244,11 @@ class TlsConnection(Connection):
         if err.status != PLAIN_HTTP_STATUS:
             super().send_error(ex, err)
             return
-        error_log.info(
-            f'{err.reason}, client: {self.remote_addr}, request: "{ex.request_line}"', self.id
-        )
         loc = ex.location or ex.server.fallback
         ex.location = loc
+        loc.error_log.info(
+            f'{err.reason}, client: {self.remote_addr}, request: "{ex.request_line}"', self.id
+        )
         if PLAIN_HTTP_STATUS in loc.error_pages:
             from . import dispatch
 

@@ -30,7 +30,6 @@ from ..http.errors import HttpError
 from ..http.request import Exchange
 from ..http.response import Response
 from ..http.status import NO_BODY
-from ..logs import error_log
 from . import static
 from .cgi_env import build_env
 from .cgi_process import Child
@@ -191,6 +190,7 @@ async def _run_script(ex: Exchange, script: Script, body: Any) -> Response | byt
             ex.conn.id,
             ex.location.cgi_timeout,
         )
+        child.log = ex.location.error_log
     except OSError as exc:
         why = exc.strerror or repr(exc)
         raise HttpError(502, f'CGI "{script.name}" could not be started: {why}') from None
@@ -311,7 +311,7 @@ async def _output(
                 else:
                     break
                 message = f'CGI "{label}" (pid {child.pid}) {why}: connection aborted'
-                error_log.error(message, conn_id)
+                child.log.error(message, conn_id)
                 raise CgiAborted(why)
         clean = True
     finally:

@@ -118,7 +118,7 @@ class Child:
         "label", "conn_id", "pid", "pipes", "pidfd", "out", "out_size",
         "out_paused", "out_eof", "reader", "discarding", "stdin_lost", "stdin_paused",
         "stdin_waiter", "err_buf", "exited", "failure", "feeder", "killed", "timed_out",
-        "timer", "reaping", "err_eof", "err_waiter", "children",
+        "timer", "reaping", "err_eof", "err_waiter", "children", "log",
     )
     # fmt: on
 
@@ -126,6 +126,7 @@ class Child:
         self.children = children
         self.label = label  # SCRIPT_NAME, for log lines
         self.conn_id = conn_id
+        self.log = error_log  # the request's location's error_log (cgi.py sets it)
         self.pid = 0
         self.pipes: dict[int, Any] = {}  # 0 → loop transport; 1, 2 → PipeReader
         self.pidfd = -1
@@ -287,7 +288,7 @@ class Child:
 
     def _log_stderr(self, line: bytes) -> None:
         text = line.rstrip(b"\r").decode("utf-8", "backslashreplace")
-        error_log.error(f'CGI "{self.label}" stderr: {text}', self.conn_id)
+        self.log.error(f'CGI "{self.label}" stderr: {text}', self.conn_id)
 
     def _timeout(self) -> None:
         self.timer = None
@@ -360,7 +361,7 @@ class Child:
             return
         self.killed = True
         if not self.exited.done():
-            error_log.info(f'CGI "{self.label}" (pid {self.pid}) killed: {why}', self.conn_id)
+            self.log.info(f'CGI "{self.label}" (pid {self.pid}) killed: {why}', self.conn_id)
             self._killpg()
         self.discarding = True
         self.out.clear()
@@ -405,7 +406,7 @@ class Child:
             self.timer = None
         if code and not self.killed:
             message = f'CGI "{self.label}" (pid {self.pid}) exited with status {code}'
-            error_log.warn(message, self.conn_id)
+            self.log.warn(message, self.conn_id)
         self._close_pipes(fds=(0, 1))  # a grandchild still writing there gets EPIPE
         if not self.err_eof:
             # what the script wrote to stderr just before it ended is still in the pipe; a

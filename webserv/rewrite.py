@@ -26,7 +26,6 @@ from .handlers import static
 from .http.errors import HttpError
 from .http.request import Exchange
 from .http.response import Response
-from .logs import error_log
 
 REDIRECT_PREFIXES = ("http://", "https://", "$scheme")
 FLAGS = ("last", "break", "redirect", "permanent")
@@ -156,6 +155,34 @@ def clean_path(path: str) -> str | None:
     return cleaned
 
 
+def apply_rule(ex: Exchange, rule: Rule, match: Any, log: bool) -> Response | None:
+    """RULE, whose regex matched: a redirect Response, or None once ex.path and ex.query
+    are rewritten (the caller reads rule.flag). MATCH gives the captures (its `group`)."""
+    result = rule.render(ex, match)
+    if log:
+        ex.location.error_log.notice(f'"{rule.source}" matches "{ex.path}"', ex.conn.id)
+    if rule.redirect:
+        if rule.add_args and ex.query:
+            result += ("&" if "?" in result else "?") + ex.query
+        if log:
+            ex.location.error_log.notice(f'rewritten redirect: "{result}"', ex.conn.id)
+        return static.redirect(rule.redirect, result, ex.location.server_tokens)
+    path, question, args = result.partition("?")
+    if question:
+        if rule.add_args and ex.query:
+            args += "&" + ex.query
+        ex.query = args
+    elif not rule.add_args:
+        ex.query = ""
+    cleaned = clean_path(path)
+    if cleaned is None:
+        raise HttpError(400, "rewritten path holds a NUL")
+    ex.path = cleaned
+    if log:
+        ex.location.error_log.notice(f'rewritten data: "{ex.path}", args: "{ex.query}"', ex.conn.id)
+    return None
+
+
 class _Rewrites:
     """Rules of one level (server or location), and the `return` it owns, if any."""
 
@@ -177,28 +204,9 @@ class _Rewrites:
             match = rule.regex.search(ex.path)
             if match is None:
                 continue
-            result = rule.render(ex, match)
-            if self.log:
-                error_log.notice(f'"{rule.source}" matches "{ex.path}"', ex.conn.id)
-            if rule.redirect:
-                if rule.add_args and ex.query:
-                    result += ("&" if "?" in result else "?") + ex.query
-                if self.log:
-                    error_log.notice(f'rewritten redirect: "{result}"', ex.conn.id)
-                return static.redirect(rule.redirect, result, ex.location.server_tokens), ""
-            path, question, args = result.partition("?")
-            if question:
-                if rule.add_args and ex.query:
-                    args += "&" + ex.query
-                ex.query = args
-            elif not rule.add_args:
-                ex.query = ""
-            cleaned = clean_path(path)
-            if cleaned is None:
-                raise HttpError(400, "rewritten path holds a NUL")
-            ex.path = cleaned
-            if self.log:
-                error_log.notice(f'rewritten data: "{ex.path}", args: "{ex.query}"', ex.conn.id)
+            response = apply_rule(ex, rule, match, self.log)
+            if response is not None:
+                return response, ""
             if rule.flag in ("last", "break"):
                 return None, rule.flag
             ended = "changed"

@@ -1,11 +1,14 @@
-"""Directive rows for nginx's rewrite module and try_files: rewrite, rewrite_log, try_files.
+"""Directive rows for nginx's rewrite module and try_files: rewrite, rewrite_log, try_files,
+if and break.
 
 Parses and registers the rows, and the phase builders (table.phase_builder) that turn a
 location's settings into rewrite.py / try_files.py phase objects. As nginx, neither
 `rewrite` nor `try_files` is inherited from the server by its locations: the server's rules
 run once before the location is chosen (ServerRewrite), its try_files only where no location
 matches. Tells a location's own settings from the server's by the `_server` entry load.py
-puts in a location's settings (the server block's own). Never runs a rule.
+puts in a location's settings (the server block's own). A level with `if` or `break` runs
+its rewrite directives as one ordered script (rewrite_if.py), from the `_script` list of
+statements load.py keeps for it. Never runs a rule.
 """
 
 from __future__ import annotations
@@ -15,9 +18,35 @@ from typing import Any
 
 from .. import variables
 from ..rewrite import FLAGS, REDIRECT_PREFIXES, LocationRewrite, Rule, ServerRewrite, compile_parts
+from ..rewrite_if import (
+    BreakOp,
+    Compare,
+    FileTest,
+    IfOp,
+    LocationScript,
+    RegexTest,
+    ReturnOp,
+    RuleOp,
+    ServerScript,
+    VarTest,
+    render,
+)
 from ..try_files import TryFiles
+from .directives import _return
 from .lexer import Statement
-from .table import HSL, LOCATION, PRECONTENT, REWRITE, SERVER, _flag, directive, fail, phase_builder
+from .table import (
+    ANY,
+    DIRECTIVES,
+    HSL,
+    LOCATION,
+    PRECONTENT,
+    REWRITE,
+    SERVER,
+    _flag,
+    directive,
+    fail,
+    phase_builder,
+)
 from .values import compile_regex
 
 SL = frozenset({SERVER, LOCATION})
@@ -41,16 +70,20 @@ def _template(stmt: Statement, text: str):
         raise fail(stmt, str(exc)) from None
 
 
-def _rewrite(stmt: Statement, args: list[str]) -> Rule:
+def _regex(stmt: Statement, pattern: str, flags: int = 0) -> re.Pattern[str]:
+    try:
+        return compile_regex(pattern, flags)
+    except re.error as exc:
+        # nginx: pcre2_compile() failed: missing closing parenthesis in "^/(x"
+        raise fail(stmt, f'regex compile failed: {exc} in "{pattern}"') from None
+
+
+def _rewrite(stmt: Statement, args: list[str], outer: frozenset[str] = frozenset()) -> Rule:
     pattern, replacement = args[0], args[1]
     flag = args[2] if len(args) == 3 else ""
     if flag and flag not in FLAGS:
         raise fail(stmt, f'invalid parameter "{flag}"')
-    try:
-        regex = compile_regex(pattern)
-    except re.error as exc:
-        # nginx: pcre2_compile() failed: missing closing parenthesis in "^/(x"
-        raise fail(stmt, f'regex compile failed: {exc} in "{pattern}"') from None
+    regex = _regex(stmt, pattern)
     add_args = True
     if replacement.endswith("?"):
         replacement, add_args = replacement[:-1], False
@@ -59,7 +92,7 @@ def _rewrite(stmt: Statement, args: list[str]) -> Rule:
         redirect = 301
     elif flag == "redirect" or replacement.startswith(REDIRECT_PREFIXES):
         redirect = 302
-    parts = compile_parts(replacement, frozenset(regex.groupindex), _variable(stmt))
+    parts = compile_parts(replacement, outer | frozenset(regex.groupindex), _variable(stmt))
     return Rule(regex, pattern, parts, flag, redirect, add_args)
 
 
@@ -124,6 +157,150 @@ directive(
 )
 
 
+# --- if and break: nginx's ngx_http_rewrite_if_condition, its wording -----------------------
+
+SCRIPT = frozenset({"rewrite", "return", "break", "if"})  # a level's script directives
+_FILE_OPS = frozenset("fdex")
+_MATCH_OPS = {"~": (0, False), "~*": (re.IGNORECASE, False), "!~": (0, True)}
+_MATCH_OPS["!~*"] = (re.IGNORECASE, True)
+
+
+def _condition(stmt: Statement, groups: frozenset[str]) -> tuple[Any, frozenset[str]]:
+    """The condition in `if ( ... )` and the named groups usable after it."""
+    args = stmt.arg_texts()
+    if not args[0].startswith("("):
+        raise fail(stmt, f'invalid condition "{args[0]}"')
+    if args[0] == "(":
+        cur = 1
+    else:
+        cur, args[0] = 0, args[0][1:]
+    last = len(args) - 1
+    if not args[last].endswith(")"):
+        raise fail(stmt, f'invalid condition "{args[last]}"')
+    if args[last] == ")":
+        last -= 1
+    else:
+        args[last] = args[last][:-1]
+    if cur >= len(args):
+        raise fail(stmt, 'invalid condition ")"')
+    token = args[cur]
+
+    def parts(text: str) -> tuple[Any, ...]:
+        return compile_parts(text, groups, _variable(stmt))
+
+    if len(token) > 1 and token[0] == "$":
+        if cur != last and cur + 2 != last:
+            raise fail(stmt, f'invalid condition "{token}"')
+        op = args[cur + 1] if cur != last else ""
+        if op and op not in ("=", "!=") and op not in _MATCH_OPS:
+            raise fail(stmt, f'unexpected "{op}" in condition')
+        value = parts(token)  # (nginx finds an unknown variable after the syntax)
+        if not op:
+            return VarTest(value), groups
+        if op in _MATCH_OPS:
+            flags, negate = _MATCH_OPS[op]
+            regex = _regex(stmt, args[last], flags)
+            return RegexTest(value, regex, negate), groups | frozenset(regex.groupindex)
+        return Compare(value, parts(args[last]), op == "!="), groups
+    if (len(token) == 2 and token[0] == "-") or (len(token) == 3 and token[:2] == "!-"):
+        if cur + 1 != last or token[-1] not in _FILE_OPS:
+            raise fail(stmt, f'invalid condition "{token}"')
+        return FileTest(parts(args[last]), token[-1], token[0] == "!"), groups
+    raise fail(stmt, f'invalid condition "{token}"')
+
+
+def _shape(stmt: Statement) -> None:
+    """What load.settings checks of a statement, for one inside an `if` block."""
+    spec = DIRECTIVES.get(stmt.name)
+    if spec is None:
+        raise fail(stmt, f'unknown directive "{stmt.name}"')
+    if stmt.name == "if":  # (nginx: "if" is a server and location directive only)
+        raise fail(stmt, '"if" directive is not allowed here')
+    if stmt.name not in SCRIPT:
+        if LOCATION in spec.contexts or SERVER in spec.contexts:
+            raise fail(stmt, f'"{stmt.name}" is not supported inside "if" by webserv')
+        raise fail(stmt, f'"{stmt.name}" directive is not allowed here')
+    if spec.block and stmt.block is None:
+        raise fail(stmt, f'directive "{stmt.name}" has no opening "{{"')
+    if not spec.block and stmt.block is not None:
+        raise fail(stmt, f'directive "{stmt.name}" is not terminated by ";"')
+    nargs = len(stmt.args)
+    if nargs < spec.min_args or (spec.max_args >= 0 and nargs > spec.max_args):
+        raise fail(stmt, f'invalid number of arguments in "{stmt.name}" directive')
+
+
+def _return_op(stmt: Statement, groups: frozenset[str]) -> ReturnOp:
+    args = stmt.arg_texts()
+    if len(args) == 1 and args[0].startswith(REDIRECT_PREFIXES):
+        code, text = 302, args[0]
+    else:  # _return's checks and wording for the code (its text may name an if's capture)
+        code, text = _return(stmt, args[:1]).code, (args[1] if len(args) > 1 else None)
+    if text is None:
+        return ReturnOp(code, None)
+    text_parts = compile_parts(text, groups, _variable(stmt))
+    return ReturnOp(code, lambda ex, match: render(text_parts, ex, match))
+
+
+def _if_op(stmt: Statement, groups: frozenset[str]) -> IfOp:
+    condition, inner = _condition(stmt, groups)
+    ops: list[Any] = []
+    for child in stmt.block or ():
+        _shape(child)
+        if child.name == "rewrite":
+            ops.append(RuleOp(_rewrite(child, child.arg_texts(), inner)))
+        elif child.name == "return":
+            ops.append(_return_op(child, inner))
+        else:
+            ops.append(BREAK)
+    return IfOp(condition, tuple(ops))
+
+
+BREAK = BreakOp()
+
+directive(
+    "if",
+    SL,
+    1,
+    ANY,
+    lambda stmt, args: _if_op(stmt, frozenset()),
+    block=True,
+    multi=True,
+    syntax="if (CONDITION) { ... }",
+    default_text="none",
+    doc="Run the block's `rewrite`, `return` and `break` when CONDITION holds: `$var` "
+    "(not empty and not `0`), `$var = TEXT`, `$var != TEXT`, `$var ~ REGEX` (`~*` "
+    "caseless, `!~`, `!~*` negated; its captures `$1`..`$9` and named ones serve what "
+    "follows), `-f`, `-d`, `-e`, `-x` PATH (`!-f`... negated). Runs in order with the "
+    "level's other rewrite directives; other directives are refused inside it.",
+)
+directive(
+    "break",
+    SL,
+    0,
+    0,
+    lambda stmt, args: BREAK,
+    multi=True,
+    syntax="break;",
+    default_text="none",
+    doc="Stop running this level's rewrite directives; the request stays in this location.",
+)
+
+
+def _script(level: dict[str, Any]) -> tuple[Any, ...]:
+    """The level's rewrite directives as ops, in the order written (its `_script`)."""
+    values: dict[int, Any] = {}
+    for name in ("rewrite", "if", "break"):
+        for value, stmt in level.get(name) or ():
+            values[id(stmt)] = RuleOp(value) if name == "rewrite" else value
+    ops: list[Any] = []
+    for stmt in level["_script"]:
+        if stmt.name == "return":  # (its text's $1.. are the script's captures)
+            ops.append(_return_op(stmt, frozenset()))
+        else:
+            ops.append(values[id(stmt)])
+    return tuple(ops)
+
+
 # --- phase builders: what a location runs, decided at load --------------------------------
 
 
@@ -142,6 +319,9 @@ def _rules(entries: Any) -> tuple[Rule, ...]:
 def build_server_rewrite(s: dict[str, Any], loader: Any) -> ServerRewrite | None:
     server = s.get("_server")
     level = server if server is not None else s
+    log = bool(s.get("rewrite_log"))
+    if level.get("_script") is not None:
+        return ServerScript(_script(level), level.get("return") is not None, log)
     rules = _rules(level.get("rewrite"))
     if not rules:
         return None
@@ -152,9 +332,12 @@ def build_location_rewrite(s: dict[str, Any], loader: Any) -> LocationRewrite | 
     server = s.get("_server")
     if server is None:
         return None  # the server's fallback: nginx skips the location phase there
-    rules = _rules(_own(s, server, "rewrite"))
     own_return = _own(s, server, "return")
-    if not rules and not (own_return is not None and server.get("rewrite")):
+    if _own(s, server, "_script") is not None:
+        return LocationScript(_script(s), own_return is not None, bool(s.get("rewrite_log")))
+    rules = _rules(_own(s, server, "rewrite"))
+    server_rewrites = server.get("rewrite") or server.get("_script")
+    if not rules and not (own_return is not None and server_rewrites):
         return None  # (a return with server rules must wait for them: it is owned here)
     return LocationRewrite(rules, own_return is not None, bool(s.get("rewrite_log")))
 

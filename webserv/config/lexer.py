@@ -78,7 +78,8 @@ def tokenize(text: str, file: str) -> list[Token]:
                     line += 1
                 buf.append(c)
                 i += 1
-            if i < n and text[i] not in " \t\r\n;{}#":
+            # (nginx lets ")" follow a quote: `if ($a = "b")`, the ")" a word of its own)
+            if i < n and text[i] not in " \t\r\n;{}#)":
                 raise ConfigError(file, line, f'unexpected "{text[i]}" after a closing quote')
             tokens.append(Token("".join(buf), file, start_line, quoted=True))
         else:

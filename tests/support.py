@@ -8,6 +8,7 @@ would send.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -316,3 +317,17 @@ def request(
     with RawConn(port) as conn:
         conn.send(b"\r\n".join(lines) + b"\r\n\r\n")
         return conn.response(head=method == "HEAD")
+
+
+# a file not found: logged at [error], as nginx's `log_not_found on` (the default) logs it
+NOT_FOUND_LINE = re.compile(r'open\(\) ".*" failed \((2|20|36): |" does not exist, client: ')
+
+
+def server_failures(log: str) -> list[str]:
+    """The [error]-and-above lines of an error log that are not a file not found: what no
+    test's traffic should cause."""
+    return [
+        line
+        for line in log.splitlines()
+        if re.search(r"\[(error|crit|alert|emerg)\]", line) and not NOT_FOUND_LINE.search(line)
+    ]

@@ -41,7 +41,6 @@ from .http.errors import HttpError
 from .http.request import Exchange
 from .http.response import FilePart, Response
 from .lifetime import LINGER_AFTER_CLOSE, LINGER_AFTER_ERROR, Lifetime
-from .logs import error_log
 from .reader import CONTINUE, PAUSE_HELD, RequestReader
 from .tcpinfo import read_tcp_info
 from .writer import ResponseWriter
@@ -49,6 +48,8 @@ from .writer import ResponseWriter
 SENDFILE = sys.platform.startswith("linux")
 FOLD_BATCH = 256  # finished exchanges waiting to be counted (see Worker.fold)
 SERVER_FAILURES = frozenset({500, 502, 503, 504, 507})  # logged at error level
+# a 404 whose reason is one of these is a file not found (files.py, static.py: log_not_found)
+_NOT_FOUND = ("open() ", '"')
 
 
 _now = time.time
@@ -67,7 +68,7 @@ class Connection(RequestReader, ResponseWriter, Lifetime, asyncio.Protocol):
         "url", "header_size", "write_blocked", "out", "out_ex", "deadline", "timeout_kind",
         "paused", "peer_eof", "closed", "close_reason", "closed_by", "feeding", "task",
         "drain_waiter", "last_location", "record", "aborted", "stop_parsing", "clock", "memo",
-        "line_spaces", "upgrade_body", "tcp_every", "started",
+        "line_spaces", "upgrade_body", "tcp_every", "started", "pipeline",
     )  # fmt: skip
     # a plain connection's; a TlsConnection (tls_connection.py) has its own per connection
     scheme = "http"
@@ -110,6 +111,7 @@ class Connection(RequestReader, ResponseWriter, Lifetime, asyncio.Protocol):
         self.close_reason = ""
         self.closed_by = ""
         self.feeding = False
+        self.pipeline = False  # $pipe: what is parsed now came in a read with a request before
         self.task: asyncio.Task[Any] | None = None
         self.drain_waiter: asyncio.Future[None] | None = None
         self.last_location: Location | None = None
@@ -255,24 +257,40 @@ class Connection(RequestReader, ResponseWriter, Lifetime, asyncio.Protocol):
         if not self.closed:
             self.send(ex, response)
 
+    def error_log_of(self, ex: Exchange) -> Any:
+        """The error log of a request's messages: its location's (error_log at any level),
+        the server's own settings before routing."""
+        loc = ex.location or (ex.server or self.group.default).fallback
+        return loc.error_log
+
     def internal_error(self, ex: Exchange, exc: Exception) -> HttpError:
-        error_log.error(f'unhandled {exc!r} while answering "{ex.request_line}"', self.id)
-        if error_log.enabled("debug"):
+        log = self.error_log_of(ex)
+        log.error(f'unhandled {exc!r} while answering "{ex.request_line}"', self.id)
+        if log.enabled("debug"):
             import traceback
 
-            error_log.debug(traceback.format_exc(), self.id)
+            log.debug(traceback.format_exc(), self.id)
         return HttpError(500, "")
 
     def send_error(self, ex: Exchange, err: HttpError) -> None:
         if err.reason:
             # what a client can cause (501, 505, every 4xx) is its business, as nginx logs it:
-            # at error level, anyone could fill the error log; a server failure stays there
-            level = "error" if err.status in SERVER_FAILURES else "info"
-            error_log.log(
-                level,
-                f'{err.reason}, client: {self.remote_addr}, request: "{ex.request_line}"',
-                self.id,
-            )
+            # at error level, anyone could fill the error log; a server failure stays there.
+            # A file not found is at error level, as nginx's `log_not_found on` (the default)
+            status = err.status
+            loc = ex.location or (ex.server or self.group.default).fallback
+            if status in SERVER_FAILURES:
+                level = "error"
+            elif status == 404 and err.reason.startswith(_NOT_FOUND):
+                level = "error" if loc.log_not_found else ""
+            else:
+                level = "info"
+            if level:
+                loc.error_log.log(
+                    level,
+                    f'{err.reason}, client: {self.remote_addr}, request: "{ex.request_line}"',
+                    self.id,
+                )
         self.send(ex, dispatch.error_response(ex, err))
 
     def finish(self, ex: Exchange) -> None:

@@ -4,6 +4,7 @@ The connection calls `handle` once per request and `error_response` when anythin
 both return a Response, or `handle` an awaitable of one for handlers that wait (CGI, uploads).
 Internal redirects — `error_page URI` and a CGI script's local `Location:` — are one
 function here (`internal_redirect`), with one counter; an error_page answers once per request.
+An index file (`index_redirect`) and a phase's REROUTE (`reroute`) count on the same counter.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from collections.abc import Awaitable
 
 from . import phases
 from .config.directives import KNOWN_METHODS, REDIRECT_CODES
-from .handlers import cgi, static, status, upload
+from .handlers import cgi, dav, static, status, upload
 from .http.errors import HttpError
 from .http.request import Exchange, normalize_path, split_target
 from .http.response import Response
 from .http.status import NO_BODY, default_page
-from .logs import error_log
 
 MAX_REDIRECTS = 10  # internal redirects of one request, error_page and CGI alike (nginx: 10)
 # statuses after which nginx never keeps the connection: the request's framing is suspect
@@ -30,6 +30,11 @@ def check_request(ex: Exchange, has_body: bool) -> HttpError | None:
     Called before any body byte is read, so a refused body is never read (and never
     promised a `100 Continue`).
     """
+    method = ex.method
+    if method == "TRACE" or method == "CONNECT":
+        # nginx refuses both before any location (ngx_http_process_request_header): a
+        # `return` does not answer them; the connection closes, and no Allow is sent
+        return HttpError(405, f"client sent {method} method", close=True)
     loc = ex.location
     if loc.return_ is not None:
         return None
@@ -37,13 +42,14 @@ def check_request(ex: Exchange, has_body: bool) -> HttpError | None:
         err = phases.check(ex)
         if err is not None:
             return err
-    method = ex.method
     if loc.cgi and cgi.match(ex):
         if method not in loc.allow_methods:
             return _not_allowed(ex)
         return cgi.precheck(ex)
     if method not in loc.allow_methods:
         return _not_allowed(ex)
+    if loc.dav is not None and method in loc.dav.methods:
+        return dav.precheck(ex, has_body)  # nginx's dav module (dav_methods)
     if method in ("POST", "PUT"):
         if not has_body:
             return HttpError(411, f"{method} without Content-Length or Transfer-Encoding")
@@ -84,6 +90,8 @@ def handle(ex: Exchange, phased: bool = False) -> Response | Awaitable[Response]
         if loc.metrics:
             return status.metrics(ex)
         return static.serve(ex)
+    if loc.dav is not None and method in loc.dav.methods:
+        return dav.handle(ex)
     if method == "POST":
         return upload.post(ex)
     if method == "PUT":
@@ -110,6 +118,14 @@ def reroute(ex: Exchange) -> None:
     ex.cgi = None
 
 
+def index_redirect(ex: Exchange, uri: str) -> Response | Awaitable[Response]:
+    """An index file (static.py): nginx's internal redirect to URI, which keeps the method,
+    the query and the header section; the location URI selects answers, phases first."""
+    ex.path = uri
+    reroute(ex)
+    return handle(ex)
+
+
 def _count_redirect(ex: Exchange, target: str) -> None:
     ex.redirects += 1
     if ex.redirects > MAX_REDIRECTS:
@@ -126,7 +142,7 @@ def answer_return(ex: Exchange) -> Response:
     if ret.code == 444:
         return Response(444, close=True)  # nginx's "close without answering"
     if ret.code in REDIRECT_CODES:
-        return static.redirect(ret.code, text or "", ex.location.server_tokens)
+        return static.redirect(ret.code, text or "", ex.location.server_tokens, ex)
     if text is None:
         if ret.code >= 400:
             raise HttpError(ret.code)  # asked for: nothing for the error log
@@ -175,7 +191,7 @@ def _error_page(ex: Exchange, status: int, page) -> Response | None:
     uri = page.uri
     if uri.startswith(("http://", "https://")) or not uri.startswith("/"):
         code = page.override if page.override in REDIRECT_CODES else 302
-        return static.redirect(code, uri, ex.location.server_tokens)
+        return static.redirect(code, uri, ex.location.server_tokens, ex)
     ex.error_paged = True
     saved = (ex.path, ex.query, ex.location, ex.method, ex.headers, ex.cgi)
     try:
@@ -183,7 +199,7 @@ def _error_page(ex: Exchange, status: int, page) -> Response | None:
         if not isinstance(response, Response):
             raise HttpError(500, "error_page target must answer at once")
     except HttpError as exc:
-        error_log.error(
+        ex.location.error_log.error(
             f'error_page "{uri}" for {status} failed: {exc.status} {exc.reason}', ex.conn.id
         )
         ex.path, ex.query, ex.location, ex.method, ex.headers, ex.cgi = saved

@@ -20,7 +20,10 @@ from .http.request import Exchange
 from .logs import error_log
 
 IDLE, HEADERS, BODY, LINGER = 0, 1, 2, 3  # the reading states (see connection.py)
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
+_METHODS = {
+    m.encode(): m
+    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "MKCOL", "COPY", "MOVE")
+}
 _END = b"\r\n\r\n"  # the end of a header section
 _Upgrade = httptools.HttpParserUpgrade
 _ParseError = httptools.HttpParserError
@@ -58,6 +61,7 @@ class InputFraming:
         in it can be too large and none is left unfinished: one parser call. Anything else
         goes piece by piece (feed_pieces), which counts each header section's own bytes.
         """
+        self.pipeline = False  # a new read: nothing in it came with a request before ($pipe)
         if (
             self.reading == IDLE
             and data[-4:] == _END

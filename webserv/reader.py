@@ -30,7 +30,7 @@ from .framing import (
 )
 from .http.body import RequestBody
 from .http.errors import HttpError
-from .http.request import Exchange, host_name, normalize_path, split_target
+from .http.request import Exchange, host_name, split_target
 from .http.upgrade import UpgradeBody
 from .tcpinfo import read_tcp_info
 from .writer import browser_without_keepalive
@@ -81,6 +81,7 @@ class RequestReader(InputFraming):
         if self.stop_parsing:
             raise InputDropped  # the connection is closing (see close): no more requests
         ex = self.ex = Exchange(self, _now())
+        ex.pipelined = self.pipeline
         count = self.requests = self.requests + 1
         every = self.tcp_every
         if every and (count == 1 or not count % every):
@@ -181,7 +182,7 @@ class RequestReader(InputFraming):
             name = host_name(authority)
         routes = self.worker.routes
         server = routes.server(self.group, name)
-        path = normalize_path(raw_path)
+        path = self.group.normalize_path(raw_path)
         route = (server, routes.location(server, path), path, query.decode("latin-1"), name)
         memo = self.memo
         if len(memo) >= ROUTE_MEMO_LIMIT:
@@ -272,6 +273,7 @@ class RequestReader(InputFraming):
             ex.body.end()
         if self.record is not None and ex.body_received:
             ex.t_body = _now()
+        self.pipeline = True  # the rest of this read came with this request ($pipe)
         if ex.queued:
             return  # started (or queued) when its header section was complete
         self.answer_or_wait(ex)

@@ -166,7 +166,7 @@ def apply_rule(ex: Exchange, rule: Rule, match: Any, log: bool) -> Response | No
             result += ("&" if "?" in result else "?") + ex.query
         if log:
             ex.location.error_log.notice(f'rewritten redirect: "{result}"', ex.conn.id)
-        return static.redirect(rule.redirect, result, ex.location.server_tokens)
+        return static.redirect(rule.redirect, result, ex.location.server_tokens, ex)
     path, question, args = result.partition("?")
     if question:
         if rule.add_args and ex.query:

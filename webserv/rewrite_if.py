@@ -219,7 +219,7 @@ def answer(ex: Exchange, code: int, text: str | None) -> Response:
     if code == 444:
         return Response(444, close=True)  # nginx's "close without answering"
     if code in REDIRECTS:
-        return static.redirect(code, text or "", ex.location.server_tokens)
+        return static.redirect(code, text or "", ex.location.server_tokens, ex)
     if text is None:
         if code >= 400:
             raise HttpError(code)  # asked for: nothing for the error log

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import auth_basic, tcpinfo
+from . import auth_basic, server_names, tcpinfo
 from .http.dates import http_date_now, iso8601_at, time_local_at
 
 # name -> (expression on x, safe): a safe value never needs escaping (numbers, addresses)
@@ -60,6 +60,7 @@ _VARIABLES: dict[str, tuple[str, bool]] = {
     "request_time": ("f'{(x.t_done or _time()) - x.start:.3f}'", True),
     "connection": ("x.conn.id", True),
     "connection_requests": ("x.conn.requests", True),
+    "pipe": ("('p' if x.pipelined else '.')", True),  # nginx's: pipelined or not
     # seconds since accept, ms resolution (the lifecycle record's accept time: "" without)
     "connection_time": ("_connection_time(x)", True),
     "server_name": ("x.server.primary_name", False),
@@ -165,9 +166,18 @@ _TCPINFO_FIELD = re.compile(r"\b_tcpi_([A-Za-z0-9_]+)\b")
 _VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
+# --- regex captures: $1..$9 and named groups ($name), valued by server_names.capture -------
+# The named groups of the config being loaded (server_names.capture_names, set by load.py
+# before any directive is parsed: nginx declares them for the whole configuration). A
+# template names the capture in its compiled code, so a later load never changes it.
+capture_names: frozenset[str] = frozenset()
+
+
 def lookup(name: str) -> tuple[str, bool] | None:
     if name in _VARIABLES:
         return _VARIABLES[name]
+    if name in capture_names:
+        return (f"_capture(x, {name!r})", False)
     for prefix, resolve in _PREFIXES.items():
         if name.startswith(prefix) and len(name) > len(prefix):
             return resolve(name[len(prefix) :])
@@ -336,6 +346,15 @@ def compile_template(
         if literal:
             parts.append(_literal(literal))
         name = m.group(1) or m.group(2)
+        if m.group(2) and name[0].isdigit():
+            # $1..$9: one digit, as nginx reads it ("$12" is capture 1, then "2"); a braced
+            # "${1}" is a variable's name, unknown (nginx too)
+            parts.append(f"{{_esc(_capture(x, {int(name[0])}))}}")
+            late_safe = False
+            if name[1:]:
+                parts.append(_literal(name[1:]))
+            pos = m.end()
+            continue
         found = lookup(name)
         if found is None:
             raise UnknownVariable(f'unknown "{name}" variable')
@@ -382,6 +401,7 @@ def compile_template(
         "_arg": _arg,
         "_binary_addr": _binary_addr,
         "_limit_status": _limit_status,
+        "_capture": server_names.capture,
         "_pid": os.getpid,  # the writing worker's, not the master's that compiled it
     }
     for name in _TCPINFO_FIELD.findall(source):

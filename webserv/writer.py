@@ -24,7 +24,6 @@ from .http.dates import http_date_bytes_now
 from .http.request import Exchange
 from .http.response import FilePart, Response
 from .http.status import NO_BODY, SERVER_BARE, SERVER_WITH_VERSION, status_line
-from .logs import error_log
 from .pacing import send_paced
 
 MSG_MORE = getattr(socket, "MSG_MORE", 0)
@@ -296,7 +295,7 @@ class ResponseWriter:
             raise
         except Exception as exc:
             # too late for an error status: an unterminated body tells the client it failed
-            error_log.error(f"response body failed mid-stream: {exc!r}", self.id)
+            self.error_log_of(ex).error(f"response body failed mid-stream: {exc!r}", self.id)
             self.task = None
             self.abort(f"stream failed: {exc!r}")
             return

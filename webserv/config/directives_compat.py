@@ -110,34 +110,6 @@ directive(
 # --- what webserv always does ---------------------------------------------------------------
 
 
-def _only(value: str, why: str):
-    def parse(stmt: Statement, args: list[str]) -> str:
-        word = args[0]
-        if word not in ("on", "off"):
-            raise fail(
-                stmt, f'invalid value "{word}" in "{stmt.name}" directive, it must be "on" or "off"'
-            )
-        if word != value:
-            raise fail(stmt, f'"{stmt.name} {word}" is not supported by webserv ({why})')
-        return word
-
-    return parse
-
-
-directive(
-    "merge_slashes",
-    HS,
-    1,
-    1,
-    _only("on", "a path's repeated slashes are always merged"),
-    default="on",
-    syntax="merge_slashes on;",
-    default_text="on",
-    doc="Repeated slashes in a request path are merged into one before the location search, "
-    "as nginx's default; `off` is refused at load (webserv always merges).",
-)
-
-
 directive(
     "ignore_invalid_headers",
     HS,
@@ -162,18 +134,6 @@ directive(
     doc="nginx drops header fields whose names have `_` unless on. webserv keeps them for "
     "`$http_*` and the logs, and never passes them to a CGI script (`X_Foo` and `X-Foo` would "
     "both be `HTTP_X_FOO`: one could forge the other), whatever this says.",
-)
-directive(
-    "log_not_found",
-    HSL,
-    1,
-    1,
-    _flag,
-    default=True,
-    syntax="log_not_found on | off;",
-    default_text="on",
-    doc="Log a missing file (a 404) in the error log; webserv logs it at `info` "
-    "(nginx: `error`). Accepted; the line is written either way.",
 )
 
 

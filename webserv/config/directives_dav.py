@@ -126,19 +126,3 @@ def build(s: dict[str, Any]) -> Dav | None:
         create_full_put_path=_setting(s, "create_full_put_path"),
         min_delete_depth=_setting(s, "min_delete_depth"),
     )
-
-
-# a core directive (ngx_http_core_module) that dav.t sets; here until the lead moves it to
-# directives_compat.py, which another engineer was editing
-directive(
-    "absolute_redirect",
-    HSL,
-    1,
-    1,
-    _flag,
-    default=True,
-    syntax="absolute_redirect on | off;",
-    default_text="on",
-    doc="Accepted, changes nothing: webserv's `Location` headers (redirects, a DAV 201) are "
-    "always as written, a relative reference (RFC 9110 §10.2.2), as nginx's `off`.",
-)

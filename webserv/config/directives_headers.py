@@ -148,6 +148,49 @@ directive(
 )
 
 
+# --- the redirect-building trio (nginx's core: absolute_redirect and its two friends) ---
+
+directive(
+    "absolute_redirect",
+    HSL,
+    1,
+    1,
+    _flag,
+    default=False,
+    syntax="absolute_redirect on | off;",
+    default_text="off",
+    doc="`on`: a `Location` webserv builds from a path (a directory's slash redirect, "
+    "`return 301 /x`, `rewrite ... redirect`, `error_page ... =301 /x`, a 201's new file) is "
+    "made absolute, `scheme://host[:port]/x`, as nginx's default; `off` (webserv's default) "
+    "sends the path itself, a relative reference every client follows (RFC 9110 §10.2.2).",
+)
+directive(
+    "server_name_in_redirect",
+    HSL,
+    1,
+    1,
+    _flag,
+    default=False,
+    syntax="server_name_in_redirect on | off;",
+    default_text="off",
+    doc="With `absolute_redirect on`: the host is the server's first `server_name` (`on`) "
+    "or the request's own Host (`off`, validated like every Host; without one, the local "
+    "address), as nginx.",
+)
+directive(
+    "port_in_redirect",
+    HSL,
+    1,
+    1,
+    _flag,
+    default=True,
+    syntax="port_in_redirect on | off;",
+    default_text="on",
+    doc="With `absolute_redirect on`: the local port follows the host unless it is the "
+    "scheme's own (80, 443); `off`: never.",
+)
+
+
 def _keepalive_disable(stmt: Statement, args: list[str]) -> int:
     """The browsers as bits (KEEPALIVE_MSIE6, KEEPALIVE_SAFARI): one test a request."""
     bits = 0
@@ -188,7 +231,7 @@ directive(
 )
 
 
-# --- charset (nginx's ngx_http_charset_module, without recoding) ---------------------------
+# --- charset (nginx's ngx_http_charset_module; recoding: directives_charset.py) --------
 
 CHARSET_TYPES = (
     "text/html",
@@ -236,8 +279,8 @@ directive(
     syntax="charset CHARSET | off;",
     default_text="off",
     doc="Add `; charset=CHARSET` to the Content-Type of answers of `charset_types` (static "
-    "files, `return` texts, error pages). Names only: webserv recodes nothing "
-    "(`source_charset`, `charset_map` are not there).",
+    "files, `return` texts, error pages). With a different `source_charset`, static files "
+    "are recoded (directives_charset.py).",
 )
 directive(
     "charset_types",

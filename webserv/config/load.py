@@ -12,8 +12,22 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .. import tls, variables
-from ..logs import COMBINED, AccessLog, ConditionalAccessLog, LogFile
+from .. import server_names, syslog, tls, variables
+from ..http.merge_slashes import normalize_path_unmerged
+from ..http.request import normalize_path
+from ..logs import (
+    COMBINED,
+    LEVELS,
+    AccessLog,
+    ConditionalAccessLog,
+    ErrorLog,
+    ErrorLogFile,
+    LogFile,
+    LogFileCache,
+    SyslogAccessLog,
+    VariableAccessLog,
+    error_log,
+)
 from .directives import (
     DIRECTIVES,
     EVENTS,
@@ -25,17 +39,21 @@ from .directives import (
     fail,
 )
 from .directives_proxy import real_ip
+from .directives_rewrite import SCRIPT
 from .errors import ConfigError
 from .lexer import Statement, parse_file
 from .locations import LocationBuilder
 from .model import Config, Listener, ListenGroup, Server
 from .table import Settings, merge, value
-from .values import ListenAddress, PathAt, compile_regex
+from .values import ListenAddress, PathAt
 
 
 def load(path: str, prefix: str | None = None) -> Config:
     path = os.path.abspath(path)
     statements = parse_file(path)
+    # regexes' named groups are variables anywhere in the config (nginx): known before a
+    # template that uses one is compiled
+    variables.capture_names = server_names.capture_names(statements)
     return _Loader(path, prefix or os.path.dirname(path)).build(statements)
 
 
@@ -44,7 +62,10 @@ class _Loader(LocationBuilder):
         self.path = path
         self.prefix = os.path.abspath(prefix)
         self.log_files: dict[str, LogFile] = {}
-        self.access_logs: dict[tuple[str, str, str | None], AccessLog] = {}
+        self.access_logs: dict[tuple[Any, ...], AccessLog] = {}
+        self.error_files: dict[str, ErrorLogFile] = {}  # error_log's files, by path
+        self.syslog_targets: list[Any] = []  # error_log syslog: sinks (closed with the cycle)
+        self.log_caches: list[LogFileCache] = []
         self.formats: dict[str, tuple[LogFormatSpec, Any]] = {}
         self.warnings: list[str] = []
         # the `listen` statement behind each (server, address), for errors found per address
@@ -58,7 +79,10 @@ class _Loader(LocationBuilder):
         """Check each statement against the table; return typed values and child blocks."""
         values: Settings = {}
         blocks: list[Statement] = []
+        script: list[Statement] = []  # the rewrite module's, in order (directives_rewrite)
         for stmt in statements:
+            if stmt.name in SCRIPT:
+                script.append(stmt)
             spec = DIRECTIVES.get(stmt.name)
             if spec is None:
                 raise fail(stmt, f'unknown directive "{stmt.name}"')
@@ -76,9 +100,9 @@ class _Loader(LocationBuilder):
                     raise fail(stmt, '"types" directive is duplicate')
                 values["types"] = self.types_block(stmt)
                 continue
-            if spec.block:
+            if spec.block and spec.parse is None:
                 blocks.append(stmt)
-                continue
+                continue  # (a block with a parser, charset_map, is a value like any other)
             value = spec.parse(stmt, stmt.arg_texts()) if spec.parse else None
             if spec.multi:
                 values.setdefault(stmt.name, []).append((value, stmt))
@@ -86,6 +110,8 @@ class _Loader(LocationBuilder):
                 raise fail(stmt, f'"{stmt.name}" directive is duplicate')
             else:
                 values[stmt.name] = value
+        if "if" in values or "break" in values:
+            values["_script"] = script
         return values, blocks
 
     def types_block(self, stmt: Statement) -> dict[str, str]:
@@ -125,10 +151,9 @@ class _Loader(LocationBuilder):
             raise ConfigError(
                 self.path, 0, "no server defined (an http { server { ... } } block is needed)"
             )
-        error_log = value(main, "error_log")
-        path, level = error_log
-        if path not in ("stderr", "stdout", "/dev/stderr", "/dev/stdout"):
-            path = self.absolute(path)
+        main_logs = main.get("error_log") or [(value(main, "error_log"), None)]
+        main_error_log = self.error_log(main_logs)
+        first = main_error_log.sinks[0][1].path, main_logs[0][0][1]
         return Config(
             path=self.path,
             prefix=self.prefix,
@@ -136,12 +161,18 @@ class _Loader(LocationBuilder):
             worker_connections=value(events, "worker_connections"),
             master_process=value(main, "master_process"),
             worker_shutdown_timeout=value(main, "worker_shutdown_timeout"),
-            error_log=(path, level),
+            error_log=first,
+            main_error_log=main_error_log,
             pid=self.absolute(main["pid"]) if main.get("pid") else None,
             servers=tuple(servers),
             listeners=self.build_listeners(servers),
             access_logs=tuple(self.access_logs.values()),
-            log_files=tuple(self.log_files.values()),
+            log_files=(
+                *self.log_files.values(),
+                *self.error_files.values(),
+                *self.log_caches,
+                *self.syslog_targets,
+            ),
             warnings=tuple(self.warnings),
         )
 
@@ -179,8 +210,11 @@ class _Loader(LocationBuilder):
         exact, prefixes, regexes = self.build_locations(location_blocks, merged, merged, own)
         header_count, header_size = value(merged, "large_client_header_buffers")
         tls_settings = self.tls_settings(merged, listen_stmts)
+        # several server_name lines add up (nginx)
+        lines = own.get("server_name")
+        names = tuple(n for line, _ in lines for n in line) if lines else value(own, "server_name")
         server = Server(
-            names=value(own, "server_name"),
+            names=names,
             listens=tuple(listens),
             file=block.file,
             line=block.line,
@@ -199,6 +233,8 @@ class _Loader(LocationBuilder):
             tls=tls_settings,
             ssl_context=tls.make_context(tls_settings) if tls_settings is not None else None,
             real_ip=real_ip(merged, block),
+            has_regex_name=any(name.startswith("~") for name in names),
+            merge_slashes=value(merged, "merge_slashes"),
         )
         for address, stmt in listen_stmts:
             self.listen_stmts[(id(server), address)] = stmt
@@ -232,23 +268,49 @@ class _Loader(LocationBuilder):
             prefer_server_ciphers=value(s, "ssl_prefer_server_ciphers"),
         )
 
-    def log_file(self, path: str | None, buffer: int, flush: float) -> LogFile | None:
-        """The LogFile for PATH, shared by everything that writes there; None for off."""
+    def log_file(
+        self,
+        path: str | None,
+        buffer: int,
+        flush: float,
+        spec: AccessLogSpec | None = None,
+        stmt: Statement | None = None,
+    ) -> LogFile | None:
+        """The LogFile for PATH, shared by everything that writes there; None for off.
+        SPEC's explicit buffer=/flush=/gzip must agree with another line's (nginx)."""
         if path is None or path == "off":
             return None
         if path not in ("stderr", "stdout"):
             path = self.absolute(path)
         file = self.log_files.get(path)
+        explicit = spec is not None and (spec.buffer, spec.flush, spec.gzip) != (None,) * 3
+        if spec is not None and explicit:
+            buffer, flush = spec.buffer or buffer, spec.flush or flush
         if file is None:
-            file = self.log_files[path] = LogFile(path, buffer, flush)
+            gzip = spec.gzip if spec is not None else None
+            file = self.log_files[path] = LogFile(path, buffer, flush, gzip, explicit)
+            return file
+        if explicit and file.explicit:
+            if (file.limit, file.flush_after, file.gzip) != (buffer, flush, spec.gzip):
+                raise fail(
+                    stmt, f'access_log "{spec.path}" already defined with conflicting parameters'
+                )
+            return file
+        if not explicit:
+            return file
+        file.limit, file.flush_after, file.explicit = buffer, flush, True
+        file.gzip = spec.gzip if spec is not None else None
         return file
 
     def build_access_logs(
-        self, specs: list[tuple[AccessLogSpec, Statement]] | None
+        self,
+        specs: list[tuple[AccessLogSpec, Statement]] | None,
+        cache: tuple[int, float, int, float] | None = None,
     ) -> tuple[AccessLog, ...]:
         if specs is None:
             specs = [(AccessLogSpec(self.absolute("logs/access.log")), None)]
         logs: list[AccessLog] = []
+        log_cache: LogFileCache | None = None
         for spec, stmt in specs:
             if spec.path is None:
                 if len(specs) > 1:
@@ -258,19 +320,65 @@ class _Loader(LocationBuilder):
                 return ()
             if spec.format_name not in self.formats:
                 raise fail(stmt, f'unknown log format "{spec.format_name}"')
-            file = self.log_file(spec.path, spec.buffer, spec.flush)
+            render = self.formats[spec.format_name][1]
+            condition = (
+                variables.compile_template(spec.condition, escape="none_raw")
+                if spec.condition is not None
+                else None
+            )
+            if syslog.is_syslog(spec.path):  # one target (and socket) per directive, as nginx
+                logs.append(
+                    SyslogAccessLog(syslog.parse(spec.path), render, spec.format_name, condition)
+                )
+                continue
+            if "$" in spec.path:
+                if cache is not None and log_cache is None:
+                    log_cache = LogFileCache(*cache)
+                    self.log_caches.append(log_cache)
+                logs.append(self.variable_log(spec, stmt, render, condition, log_cache))
+                continue
+            file = self.log_file(spec.path, 64 * 1024, 1.0, spec, stmt)
             key = (file.path, spec.format_name, spec.condition)
             if key not in self.access_logs:
-                render = self.formats[spec.format_name][1]
-                if spec.condition is None:
+                if condition is None:
                     self.access_logs[key] = AccessLog(file, render, spec.format_name)
                 else:
-                    condition = variables.compile_template(spec.condition, escape="none_raw")
                     self.access_logs[key] = ConditionalAccessLog(
                         file, render, spec.format_name, condition
                     )
             logs.append(self.access_logs[key])
         return tuple(logs)
+
+    def variable_log(self, spec, stmt, render, condition, cache) -> AccessLog:
+        """`access_log /logs/$host.log`: its path is a template rendered per request."""
+        template = spec.path if spec.path.startswith("/") else self.prefix + "/" + spec.path
+        try:
+            path = variables.compile_template(template, escape="none_raw")
+        except variables.UnknownVariable as exc:
+            raise fail(stmt, str(exc)) from None
+        return VariableAccessLog(path, render, spec.format_name, condition, cache)
+
+    def error_log(self, lines: list[tuple[tuple[str, str], Statement | None]]) -> ErrorLog:
+        """The ErrorLog of one level's `error_log` lines: one sink per line, files shared."""
+        sinks = []
+        for (path, level), _ in lines:
+            if syslog.is_syslog(path):  # one target (and socket) per line, as nginx
+                target = syslog.parse(path)
+                self.syslog_targets.append(target)
+                sinks.append((LEVELS[level], target))
+                continue
+            if path not in ("stderr", "stdout", "/dev/stderr", "/dev/stdout"):
+                path = self.absolute(path)
+            file = self.error_files.get(path)
+            if file is None:
+                file = self.error_files[path] = ErrorLogFile(path, level)
+            sinks.append((LEVELS[level], file))
+        return ErrorLog(tuple(sinks))
+
+    def location_error_log(self, lines: list[Any] | None) -> ErrorLog:
+        """A location's: the process's own (main's lines, whichever cycle is current) when
+        no level set one, so that a location without its own costs nothing."""
+        return error_log if lines is None else self.error_log(lines)
 
     def build_listeners(self, servers: list[Server]) -> tuple[Listener, ...]:
         by_address: dict[
@@ -353,7 +461,7 @@ class _Loader(LocationBuilder):
         for server in servers:
             for name in server.names:
                 if name.startswith("~"):
-                    regex.append((compile_regex(name[1:], re.IGNORECASE), server))
+                    regex.append((server_names.compile_name_regex(name[1:]), server))
                 elif name.startswith("*."):
                     front.append((name[1:], server))
                 elif name.startswith("."):
@@ -379,6 +487,7 @@ class _Loader(LocationBuilder):
             wildcard_front=tuple(front),
             wildcard_back=tuple(back),
             regex_names=tuple(regex),
+            normalize_path=normalize_path if default.merge_slashes else normalize_path_unmerged,
         )
 
 

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from ..headers import HeaderFilter
-from . import directives_compress
+from . import directives_charset, directives_compress, directives_dav
 from .directives import LOCATION, ErrorPage, fail
 from .directives_headers import with_charset
 from .lexer import Statement
@@ -22,7 +22,7 @@ from .model import KEEPALIVE_SAFARI, Location
 from .table import PHASE_BUILDERS, Settings, merge, value
 from .values import compile_regex
 
-METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "DELETE")
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "DELETE", "MKCOL", "COPY", "MOVE")
 LOCATION_MODIFIERS = ("=", "~", "~*", "^~")
 
 
@@ -131,6 +131,9 @@ class LocationBuilder:
         root = self.absolute(value(s, "root")).rstrip("/") or "/"
         alias, alias_strip = alias_at if alias_at is not None else (None, 0)
         methods = value(s, "allow_methods")
+        dav = directives_dav.build(s)
+        if dav is not None:
+            methods = methods | dav.methods  # as nginx: dav_methods answers its methods
         error_pages: dict[int, ErrorPage] = {}
         for page, _ in s.get("error_page", []):
             for code in page.codes:
@@ -146,7 +149,10 @@ class LocationBuilder:
             root_real=os.path.realpath(root),
             alias=alias,
             alias_real=os.path.realpath(alias) if alias is not None else None,
-            index=value(s, "index"),
+            # (repeated `index` lines add their names, as nginx's)
+            index=tuple(n for names, _ in s["index"] for n in names)
+            if "index" in s
+            else value(s, "index"),
             autoindex=value(s, "autoindex"),
             error_pages=error_pages,
             client_max_body_size=value(s, "client_max_body_size"),
@@ -156,7 +162,10 @@ class LocationBuilder:
             keepalive_header=keepalive_header,
             client_body_timeout=value(s, "client_body_timeout"),
             send_timeout=value(s, "send_timeout"),
-            access_logs=self.build_access_logs(s.get("access_log")),
+            access_logs=self.build_access_logs(
+                s.get("access_log"), value(s, "open_log_file_cache")
+            ),
+            error_log=self.location_error_log(s.get("error_log")),
             types=charset_types(s, value(s, "types")),
             default_type=with_charset(
                 value(s, "default_type"), value(s, "charset"), value(s, "charset_types")
@@ -175,6 +184,10 @@ class LocationBuilder:
             keepalive_disable=value(s, "keepalive_disable"),
             keepalive_safari=bool(value(s, "keepalive_disable") & KEEPALIVE_SAFARI),
             keepalive_time=value(s, "keepalive_time"),
+            log_not_found=value(s, "log_not_found"),
+            absolute_redirect=value(s, "absolute_redirect"),
+            server_name_in_redirect=value(s, "server_name_in_redirect"),
+            port_in_redirect=value(s, "port_in_redirect"),
             status=value(s, "status"),
             metrics=value(s, "metrics"),
             phases=self.phases(s),
@@ -193,6 +206,9 @@ class LocationBuilder:
             prefixes=nested[1],
             regexes=nested[2],
             compress=directives_compress.build(s),
+            max_ranges=value(s, "max_ranges"),
+            recode=directives_charset.build(s, stmt),
+            dav=dav,
         )
 
     def phases(self, s: Settings) -> tuple[Any, ...] | None:
@@ -213,7 +229,7 @@ class LocationBuilder:
         return cgi
 
 
-NOT_INHERITED = ("return", "rewrite", "set", "break", "try_files")
+NOT_INHERITED = ("return", "rewrite", "set", "break", "if", "_script", "try_files")
 
 
 def inheritable(parent: Settings, server: Settings) -> Settings:

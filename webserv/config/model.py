@@ -7,10 +7,12 @@ location match order, compiled log formats — so the hot path only reads attrib
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..error_log import error_log as process_error_log
+from ..http.request import normalize_path
 from .directives import ErrorPage, Return
 from .values import ListenAddress
 
@@ -30,7 +32,7 @@ class Location:
     root_real: str  # root with symlinks resolved: files must stay below it
     alias: str | None  # absolute; replaces `pattern` in the path
     alias_real: str | None
-    index: tuple[str, ...]
+    index: tuple[Any, ...]  # a name, or a template f(ex) -> name for one with `$`
     autoindex: bool
     error_pages: Mapping[int, ErrorPage]
     client_max_body_size: int  # 0: unlimited
@@ -55,6 +57,11 @@ class Location:
     keepalive_disable: int = 1  # KEEPALIVE_MSIE6 | KEEPALIVE_SAFARI bits (directives_headers)
     keepalive_safari: bool = False  # keepalive_disable safari (writer.py's one test)
     keepalive_time: float = 3600.0  # a request this long after the accept closes
+    log_not_found: bool = True  # a 404 for a missing file logged at error level
+    # absolute_redirect / server_name_in_redirect / port_in_redirect (redirects.py)
+    absolute_redirect: bool = False
+    server_name_in_redirect: bool = False
+    port_in_redirect: bool = True
     # later features: CGI, uploads, the lifecycle status page and metrics
     cgi: Mapping[str, str | None] = field(default_factory=dict)  # ".py" -> interpreter or None
     cgi_timeout: float = 30.0
@@ -82,6 +89,9 @@ class Location:
     recode: Any = None
     # dav_methods and its settings (directives_dav.Dav); None: dav_methods off, no cost
     dav: Any = None
+    # error_log.ErrorLog for messages on a request's behalf: the process's own (main's
+    # lines) unless http, server or location has error_log lines
+    error_log: Any = process_error_log
 
     def describe(self) -> str:
         if self.modifier == "server":
@@ -111,10 +121,14 @@ class Server:
     tls: Any = None  # tls.TlsSettings when it has an ssl_certificate
     ssl_context: Any = None  # its ssl.SSLContext (what SNI switches a handshake to)
     real_ip: Any = None  # directives_proxy.RealIp: trusted balancers (set_real_ip_from)
+    has_regex_name: bool = False  # a `server_name ~...`: its captures are variables
+    merge_slashes: bool = True  # (read from an address's default server: ListenGroup)
 
     @property
     def primary_name(self) -> str:
-        return self.names[0] if self.names else ""
+        """$server_name: the first name, as written (nginx drops a `.name`'s dot)."""
+        name = self.names[0] if self.names else ""
+        return name[1:] if name.startswith(".") else name
 
 
 @dataclass(slots=True, frozen=True, eq=False)
@@ -128,6 +142,10 @@ class ListenGroup:
     wildcard_front: tuple[tuple[str, Server], ...]  # ("example.com", s) for "*.example.com"
     wildcard_back: tuple[tuple[str, Server], ...]  # ("www.", s) for "www.example.*"
     regex_names: tuple[tuple[re.Pattern[str], Server], ...]
+    # the request path's normalisation, by the default server's merge_slashes (nginx
+    # parses the target before Host chooses the server): request.normalize_path, or
+    # http/merge_slashes.normalize_path_unmerged for `off`
+    normalize_path: Callable[[bytes], str] = normalize_path
 
 
 @dataclass(slots=True, frozen=True, eq=False)
@@ -163,5 +181,7 @@ class Config:
     listeners: tuple[Listener, ...]
     access_logs: tuple[Any, ...]  # every distinct logs.AccessLog
     log_files: tuple[Any, ...] = ()  # every logs.LogFile: access and lifecycle logs
+    # (and error_log.ErrorLogFile, logs.LogFileCache: what the cycle opens and reopens)
+    main_error_log: Any = None  # error_log.ErrorLog of main's lines (the cycle `use`s it)
     # what nginx reports as [warn] and still accepts (a server name claimed twice)
     warnings: tuple[str, ...] = ()

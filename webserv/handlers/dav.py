@@ -16,6 +16,7 @@ import os
 import stat
 from urllib.parse import quote, unquote_to_bytes
 
+from .. import redirects
 from ..blocking import in_thread
 from ..http.dates import parse_http_date
 from ..http.errors import HttpError
@@ -81,7 +82,7 @@ def target(ex: Exchange, uri: str | None = None) -> tuple[str, str]:
 
 
 def _created(ex: Exchange) -> Response:
-    return Response(201, field("Location", quote(ex.path)))
+    return Response(201, field("Location", redirects.location(ex, quote(ex.path))))
 
 
 def handle(ex: Exchange):

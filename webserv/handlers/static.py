@@ -1,16 +1,19 @@
 """Static files: GET/HEAD, validators and 304, ranges and 206/416, index files, directories.
 
 Never reads a file into memory: the response carries FileParts that the connection sends
-with sendfile. Directory listings are autoindex.py's.
+with sendfile (but for a file the location recodes: recode.py's). Directory listings are
+autoindex.py's.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Awaitable
 from itertools import pairwise
 from urllib.parse import quote
 
+from .. import redirects
 from ..compress import VARY
 from ..files import OpenFile
 from ..http.dates import parse_http_date
@@ -42,12 +45,14 @@ def resolve(ex: Exchange) -> tuple[str, str]:
     return loc.root + ex.path, loc.root_real
 
 
-def serve(ex: Exchange) -> Response:
+def serve(ex: Exchange) -> Response | Awaitable[Response]:
     loc = ex.location
     path, base = resolve(ex)
+    if ex.path[-1:] == "/":
+        return _directory(ex, path, base)
     vary = False
     compress = loc.compress
-    if compress is not None and compress.static and not path.endswith("/"):
+    if compress is not None and compress.static:
         variant = compress.serve_static(ex, path, base)  # gzip_static, brotli_static
         if type(variant) is Response:
             return variant
@@ -58,24 +63,45 @@ def serve(ex: Exchange) -> Response:
             return _vary(file_response(ex, entry))
         return file_response(ex, entry)
     entry.release()
-    if not ex.path.endswith("/"):
-        # ex.path is decoded: a "?", "#" or "%" in a directory's name must be encoded again,
-        # or "/a%3Fb" would redirect to the path "/a" with the query "b/"
-        path = quote(ex.path, safe=_PATH_SAFE, errors="surrogateescape")
-        location = path + "/" + ("?" + ex.query if ex.query else "")
-        return redirect(301, location, loc.server_tokens)
+    # ex.path is decoded: a "?", "#" or "%" in a directory's name must be encoded again,
+    # or "/a%3Fb" would redirect to the path "/a" with the query "b/"
+    path = quote(ex.path, safe=_PATH_SAFE, errors="surrogateescape")
+    location = path + "/" + ("?" + ex.query if ex.query else "")
+    return redirect(301, location, loc.server_tokens, ex)
+
+
+def _directory(ex: Exchange, path: str, base: str) -> Response | Awaitable[Response]:
+    """A URI ending in `/`: its index file (nginx's index module, tried before the directory
+    itself is looked at: an absolute index needs no directory), else autoindex, else 403."""
+    loc = ex.location
+    compress = loc.compress
+    files = ex.conn.worker.files
+    dir_tested = False
     for name in loc.index:
+        if type(name) is not str:
+            name = name(ex)  # a name with $variables, rendered for this request
+        if name[:1] == "/":
+            return _index_redirect(ex, name)  # absolute: a URI, redirected to untested
         try:
-            index = ex.conn.worker.files.get(
-                path + name, base, loc.open_file_cache, loc.open_file_cache_valid
-            )
+            index = files.get(path + name, base, loc.open_file_cache, loc.open_file_cache_valid)
         except HttpError as exc:
-            if exc.status == 404:
-                continue
-            raise
-        if index.is_dir:
-            index.release()
+            if exc.status != 404:
+                raise
+            if not dir_tested:  # (nginx's index module too: a missing directory is a 404,
+                _test_dir(ex, path, base)  # whatever the names after this one)
+                dir_tested = True
             continue
+        # nginx's index module: an internal redirect to URI+name, the location chosen again
+        # ($uri, a `~ \.html$` location, its headers and phases). When the same location
+        # would answer it with nothing to run first, answering here is that redirect.
+        uri = ex.path + name
+        if ex.conn.worker.routes.location(ex.server, uri) is not loc or (
+            loc.phases is not None or loc.cgi or index.is_dir  # (a directory: its 301)
+        ):
+            index.release()
+            return _index_redirect(ex, uri)
+        ex.path = uri
+        ex.redirects += 1
         if compress is not None and compress.static:
             variant = compress.serve_static(ex, path + name, base)
             if type(variant) is Response:
@@ -84,9 +110,23 @@ def serve(ex: Exchange) -> Response:
             if variant:
                 return _vary(file_response(ex, index, name))
         return file_response(ex, index, name)
+    if not dir_tested:
+        _test_dir(ex, path, base)
     if loc.autoindex:
         return autoindex.listing(ex, path)
     raise HttpError(403, f'directory index of "{path}" is forbidden')
+
+
+def _test_dir(ex: Exchange, path: str, base: str) -> None:
+    """404 if the directory of a URI ending in `/` is missing or is not a directory."""
+    loc = ex.location
+    ex.conn.worker.files.get(path, base, loc.open_file_cache, loc.open_file_cache_valid).release()
+
+
+def _index_redirect(ex: Exchange, uri: str) -> Response | Awaitable[Response]:
+    from .. import dispatch  # (dispatch imports this module: the one redirect lives there)
+
+    return dispatch.index_redirect(ex, uri)
 
 
 def _vary(response: Response) -> Response:
@@ -94,8 +134,13 @@ def _vary(response: Response) -> Response:
     return response
 
 
-def redirect(status: int, location: str, tokens: bool = True) -> Response:
-    """A redirect with nginx's small HTML body. The target is percent-encoded where it must be."""
+def redirect(
+    status: int, location: str, tokens: bool = True, ex: Exchange | None = None
+) -> Response:
+    """A redirect with nginx's small HTML body. The target is percent-encoded where it must be;
+    with EX, a path is made absolute where its location says (absolute_redirect)."""
+    if ex is not None:
+        location = redirects.location(ex, location)
     target = quote(location, safe=_URL_SAFE, errors="surrogateescape")
     fields = b"Content-Type: text/html\r\nLocation: " + target.encode("latin-1") + b"\r\n"
     return Response(status, fields, default_page(status, tokens))
@@ -123,11 +168,17 @@ def file_response(ex: Exchange, entry: OpenFile, name: str | None = None) -> Res
     if entry.fields_types is not loc:
         ctype = content_type(ex, name or entry.path)
         etag = f"ETag: {entry.etag}\r\n" if loc.etag else ""  # `etag off`: none
+        accept = "Accept-Ranges: bytes\r\n" if loc.max_ranges != 0 else ""  # (0: no ranges)
         entry.fields = (
-            f"Content-Type: {ctype}\r\nLast-Modified: {entry.last_modified}\r\n"
-            f"{etag}Accept-Ranges: bytes\r\n"
+            f"Content-Type: {ctype}\r\nLast-Modified: {entry.last_modified}\r\n{etag}{accept}"
         ).encode("latin-1")
         entry.fields_types = loc
+    recode = loc.recode  # source_charset -> charset (recode.py); None: not here
+    if recode is not None and recode.takes(entry.fields):
+        if ex.headers.keys().isdisjoint(CONDITIONAL):
+            return recode.apply(ex, whole_file(entry))
+        # a recoding that changes the length serves no ranges (nginx: no Content-Length)
+        return recode.apply(ex, _conditional(ex, entry, recode.same_length))
     if not ex.headers.keys().isdisjoint(CONDITIONAL):
         return _conditional(ex, entry)
     return whole_file(entry)
@@ -160,7 +211,7 @@ def _etag_matches(header: str, etag: str | None, weak: bool) -> bool:
     return False
 
 
-def _conditional(ex: Exchange, entry: OpenFile) -> Response:
+def _conditional(ex: Exchange, entry: OpenFile, ranges_ok: bool = True) -> Response:
     """RFC 9110 §13.2.2: preconditions in order, then the range.
 
     `etag off` leaves the file without an entity tag (only `*` matches it); the location's
@@ -203,19 +254,15 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
     # "satisfiable" by RFC 9110 §14.1.1 with nothing to send): answer 200, as nginx does
     if range_header is None or ex.method != "GET" or entry.size == 0:
         return whole_file(entry)
+    if not ranges_ok or loc.max_ranges == 0:
+        return whole_file(entry)
     compress = loc.compress
     if compress is not None and compress.gzip and compress.will_gzip(ex, entry.fields, entry.size):
         return whole_file(entry)  # as nginx: gzipped on the fly, the whole file with 200
     if_range = ex.header(b"if-range")
-    if if_range is not None:
-        if_range = if_range.strip()
-        if if_range.startswith(('"', "W/")):
-            fresh = if_range == etag  # If-Range needs a strong match (none with etag off)
-        else:
-            fresh = if_range == entry.last_modified
-        if not fresh:
-            return whole_file(entry)
-    ranges = parse_range(range_header, entry.size)
+    if if_range is not None and not _if_range_fresh(ex, if_range.strip(), entry, etag):
+        return whole_file(entry)
+    ranges = parse_range(range_header, entry.size, loc.max_ranges)
     if ranges is None:
         return whole_file(entry)
     if ranges == UNSATISFIABLE:
@@ -233,6 +280,36 @@ def _conditional(ex: Exchange, entry: OpenFile) -> Response:
             206, fields, parts=[FilePart(entry.fd, first, length, entry)], length=length
         )
     return _multipart(ex, entry, ranges, fields_base)
+
+
+def _if_range_fresh(ex: Exchange, if_range: str, entry: OpenFile, etag: str | None) -> bool:
+    """RFC 9110 §13.1.5, against the validators the answer carries: an `add_header` ETag or
+    Last-Modified replaces the file's (nginx compares what its headers filter left)."""
+    if if_range.endswith('"'):  # an entity tag (nginx's test); it needs a strong match
+        sent = _added(ex, "etag")
+        if sent is not None:
+            etag = sent or None
+        return etag is not None and not if_range.startswith("W/") and if_range == etag
+    sent = _added(ex, "last-modified")
+    if sent is None:
+        modified: float | None = entry.mtime
+    else:
+        modified = parse_http_date(sent) if sent else None  # "": no Last-Modified at all
+    return modified is not None and parse_http_date(if_range) == modified
+
+
+def _added(ex: Exchange, name: str) -> str | None:
+    """The value the location's add_header gives header NAME (the last one wins), or None."""
+    header_filter = ex.location.header_filter
+    if header_filter is None:
+        return None
+    found = None
+    for header in header_filter.safe:
+        if header.name.lower() == name:
+            found = header
+    if found is None:
+        return None
+    return found.value if found.render is None else found.render(ex)
 
 
 conditional = _conditional  # (compress.py: the same rules for a precompressed variant)

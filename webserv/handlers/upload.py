@@ -28,6 +28,7 @@ from urllib.parse import quote
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from .. import redirects
 from ..files import contained
 from ..http.errors import HttpError
 from ..http.request import Exchange
@@ -167,7 +168,10 @@ async def put(ex: Exchange) -> Response:
     ex.conn.worker.files.forget(os.path.join(directory, name))
     if created:
         return Response(
-            201, field("Location", quote(ex.path)) + b"Content-Type: text/plain\r\n", b"created\n"
+            201,
+            field("Location", redirects.location(ex, quote(ex.path)))
+            + b"Content-Type: text/plain\r\n",
+            b"created\n",
         )
     return Response(204)
 

@@ -180,6 +180,7 @@ class Exchange:
         "t_done",
         "cleanup",
         "sent_head",  # the header section as sent (writer.py; unset until then)
+        "pipelined",
     )
 
     def __init__(self, conn: Any, start: float) -> None:
@@ -219,6 +220,9 @@ class Exchange:
         # what a phase must undo when the exchange ends, whatever way (limits.LimitState:
         # limit_conn's counts); None unless a phase set it
         self.cleanup: Any = None
+        # $pipe: its first bytes came in the same read as the end of the request before
+        # (nginx's r->pipeline); reader.py sets it
+        self.pipelined = False
 
     @property
     def target(self) -> str:

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from .config.model import KEEPALIVE_MSIE6, KEEPALIVE_SAFARI
+from .headers import SAFE_STATUSES
 from .http.dates import http_date_bytes_now
 from .http.request import Exchange
 from .http.response import FilePart, Response
@@ -55,6 +56,25 @@ class _DateLines:
 
 
 _date_lines = _DateLines()
+
+
+def trailer_section(ex: Exchange, trailers: tuple[Any, ...]) -> bytes:
+    """The last chunk with the location's `add_trailer` fields (nginx sends them only on a
+    chunked answer): those for its status (200, 201, 204, 206, 301..308), or `always`."""
+    lines = [b"0\r\n"]
+    safe = ex.status in SAFE_STATUSES
+    for trailer in trailers:
+        if not (safe or trailer.always):
+            continue
+        if trailer.render is None:
+            if trailer.line:
+                lines.append(trailer.line)
+            continue
+        value = "".join(c for c in trailer.render(ex) if c not in "\r\n\0")
+        if value:
+            lines.append(f"{trailer.name}: {value}\r\n".encode("utf-8", "surrogateescape"))
+    lines.append(b"\r\n")
+    return b"".join(lines)
 
 
 def browser_without_keepalive(agent: bytes | None, disable: int) -> bool:
@@ -289,8 +309,10 @@ class ResponseWriter:
                 if self.write_blocked:
                     await self.drain()
             if chunked:
-                self.transport.write(b"0\r\n\r\n")
-                ex.bytes_sent += 5
+                trailers = ex.location.add_trailers if ex.location is not None else None
+                end = b"0\r\n\r\n" if trailers is None else trailer_section(ex, trailers)
+                self.transport.write(end)
+                ex.bytes_sent += len(end)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -42,6 +42,15 @@ ERRORS = {
         'header "X" value contains CR, LF or NUL in "add_header" directive',
     ),
     "add_header unknown variable": ("add_header X $nope;", 'unknown "nope" variable'),
+    "add_trailer bad name": (
+        'add_trailer "X Y" v;',
+        'invalid header name "X Y" in "add_trailer" directive',
+    ),
+    "add_trailer flag": ("add_trailer X v sometimes;", 'invalid parameter "sometimes"'),
+    "add_trailer arity": (
+        "add_trailer X;",
+        'invalid number of arguments in "add_trailer" directive',
+    ),
     "expires no argument": ("expires;", 'invalid number of arguments in "expires" directive'),
     "expires three arguments": (
         "expires modified 1h 2h;",

@@ -137,11 +137,12 @@ def _return(stmt: Statement, args: list[str]) -> Return:
     return Return(code, text, render)
 
 
-def _listen(stmt: Statement, args: list[str]) -> ListenAddress:
+def _listen(stmt: Statement, args: list[str]) -> ListenAddress | tuple[ListenAddress, ...]:
+    """One address, or with a range of ports (`listen 8000-8002;`) one for each, in order."""
     parsed = parse_listen_address(args[0])
     if isinstance(parsed, str):
         raise fail(stmt, f'{parsed} in "listen" directive')
-    host, port, ipv6 = parsed
+    host, port, ipv6, last = parsed
     default_server = reuseport = deferred = ssl = proxy_protocol = False
     for option in args[1:]:
         if option in ("default_server", "default"):
@@ -156,7 +157,10 @@ def _listen(stmt: Statement, args: list[str]) -> ListenAddress:
             proxy_protocol = True
         else:
             raise fail(stmt, f'invalid parameter "{option}"')
-    return ListenAddress(host, port, ipv6, default_server, reuseport, deferred, ssl, proxy_protocol)
+    options = (default_server, reuseport, deferred, ssl, proxy_protocol)
+    if last != port:
+        return tuple(ListenAddress(host, p, ipv6, *options) for p in range(port, last + 1))
+    return ListenAddress(host, port, ipv6, *options)
 
 
 def _server_tokens(stmt: Statement, args: list[str]) -> bool:
@@ -435,7 +439,8 @@ directive(
     multi=True,
     syntax="listen [HOST:]PORT [default_server] [ssl] [proxy_protocol] [reuseport] [deferred];",
     default_text="*:80",
-    doc="An address to accept connections on; IPv6 as `[::1]:8080`. "
+    doc="An address to accept connections on; IPv6 as `[::1]:8080`; a range of ports "
+    "(`127.0.0.1:8000-8002`) is one address for each, as nginx. "
     "The first server of an address, or the one marked `default_server`, answers requests "
     "whose Host matches no `server_name`. `reuseport`: one socket per worker "
     "(`SO_REUSEPORT`), the kernel spreads connections among them. `deferred`: the kernel "

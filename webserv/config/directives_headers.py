@@ -24,9 +24,9 @@ def _add_header(stmt: Statement, args: list[str]) -> AddHeader:
     if len(args) == 3 and args[2] != "always":
         raise fail(stmt, f'invalid parameter "{args[2]}"')
     if not _HEADER_NAME.fullmatch(name):
-        raise fail(stmt, f'invalid header name "{name}" in "add_header" directive')
+        raise fail(stmt, f'invalid header name "{name}" in "{stmt.name}" directive')
     if any(c in text for c in "\r\n\0"):
-        raise fail(stmt, f'header "{name}" value contains CR, LF or NUL in "add_header" directive')
+        raise fail(stmt, f'header "{name}" value contains CR, LF or NUL in "{stmt.name}" directive')
     render = None
     line: bytes | None = b""
     if "$" in text:
@@ -96,6 +96,20 @@ directive(
     "304, 307 or 308; with `always`, to every response (error pages too). VALUE may hold "
     "`$variables`; an empty VALUE adds nothing (for ETag and Last-Modified: removes the "
     "handler's). A level with its own `add_header` inherits none from the outer levels.",
+)
+directive(
+    "add_trailer",
+    HSL,
+    2,
+    3,
+    _add_header,
+    multi=True,
+    syntax="add_trailer NAME VALUE [always];",
+    default_text="none",
+    doc="A trailer field at the end of a chunked answer (a CGI script's or another streamed "
+    "body without a length; nginx sends trailers only on chunked answers), for the statuses "
+    "of `add_header` or, with `always`, every one. VALUE may hold `$variables`; an empty "
+    "VALUE adds nothing. A level with its own `add_trailer` inherits none from the outer levels.",
 )
 directive(
     "expires",

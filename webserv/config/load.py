@@ -199,11 +199,12 @@ class _Loader(LocationBuilder):
         merged = merge(http, own)
         listens: list[ListenAddress] = []
         listen_stmts: list[tuple[ListenAddress, Statement]] = []
-        for address, stmt in own.get("listen", []):
-            if any(a.key == address.key and a.ipv6 == address.ipv6 for a in listens):
-                raise fail(stmt, f"a duplicate listen {address.display()}")
-            listens.append(address)
-            listen_stmts.append((address, stmt))
+        for given, stmt in own.get("listen", []):
+            for address in given if isinstance(given, tuple) else (given,):  # (a port range)
+                if any(a.key == address.key and a.ipv6 == address.ipv6 for a in listens):
+                    raise fail(stmt, f"a duplicate listen {address.display()}")
+                listens.append(address)
+                listen_stmts.append((address, stmt))
         if not listens:
             listens.append(ListenAddress("", 80, False))
         fallback = self.build_location(merged, "server", "", None, block)

@@ -188,6 +188,7 @@ class LocationBuilder:
             absolute_redirect=value(s, "absolute_redirect"),
             server_name_in_redirect=value(s, "server_name_in_redirect"),
             port_in_redirect=value(s, "port_in_redirect"),
+            add_trailers=tuple(h for h, _ in s["add_trailer"]) if s.get("add_trailer") else None,
             status=value(s, "status"),
             metrics=value(s, "metrics"),
             phases=self.phases(s),

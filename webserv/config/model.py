@@ -62,6 +62,7 @@ class Location:
     absolute_redirect: bool = False
     server_name_in_redirect: bool = False
     port_in_redirect: bool = True
+    add_trailers: Any = None  # add_trailer's AddHeaders (writer.trailer_section); None: none
     # later features: CGI, uploads, the lifecycle status page and metrics
     cgi: Mapping[str, str | None] = field(default_factory=dict)  # ".py" -> interpreter or None
     cgi_timeout: float = 30.0

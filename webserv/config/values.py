@@ -100,8 +100,10 @@ class ListenAddress:
         return f"{host}:{self.port}"
 
 
-def parse_listen_address(text: str) -> tuple[str, int, bool] | str:
-    """Return (host, port, ipv6) or an error message. Forms: PORT, HOST, HOST:PORT, [V6]:PORT."""
+def parse_listen_address(text: str) -> tuple[str, int, bool, int] | str:
+    """Return (host, port, ipv6, last port) or an error message. Forms: PORT, HOST,
+    HOST:PORT, [V6]:PORT, and a range of ports FIRST-LAST in place of PORT (nginx's); the
+    last port is the port itself without a range."""
     host, port_text = "", ""
     if text.startswith("["):
         end = text.find("]")
@@ -129,6 +131,10 @@ def parse_listen_address(text: str) -> tuple[str, int, bool] | str:
         ipv6 = False
         if not host and text.startswith(":"):
             return "no host"
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        return f'invalid port in "{text}"'
-    return host, int(port_text), ipv6
+    first, dash, last = port_text.partition("-")
+    for part in (first, last) if dash else (first,):
+        if not part.isdigit() or not 0 < int(part) < 65536:
+            return f'invalid port in "{text}"'
+    if dash and int(last) < int(first):
+        return f'invalid port range in "{text}"'
+    return host, int(first), ipv6, int(last) if dash else int(first)

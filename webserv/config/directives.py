@@ -2,8 +2,8 @@
 
 Each row names the contexts a directive may appear in, its argument count, the function that
 turns its arguments into a typed value, its default and how an inner context inherits it.
-This module holds the core rows (processes, listening, locations, files, logs, timeouts,
-return, uploads, CGI); the sections directives_headers.py, directives_lifecycle.py and
+This module holds the core rows (processes, listening, locations, files, timeouts,
+return, uploads, CGI); directives_logs.py the logs'; the sections directives_headers.py, directives_lifecycle.py and
 directives_tls.py hold theirs, and table.py the machinery. Importing this module registers
 them all. load.py walks the statement tree against DIRECTIVES; README's directive reference
 is generated from it (`python -m webserv --directives`).
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import syslog, variables
+from .. import variables
 from ..server_names import compile_name_regex
 from .lexer import Statement
 from .table import (
@@ -49,26 +49,11 @@ KNOWN_METHODS = frozenset(
     | {"MKCOL", "COPY", "MOVE"}  # WebDAV's that nginx answers (dav_methods; else 405)
 )
 IMPLEMENTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE"})
-LOG_LEVELS = ("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
 
 def _worker_processes(stmt: Statement, args: list[str]) -> int | str:
     return "auto" if args[0] == "auto" else _positive_int(stmt, args)
-
-
-def _error_log(stmt: Statement, args: list[str]) -> tuple[str, str]:
-    if args[0].startswith("memory:"):
-        raise fail(stmt, f'webserv does not log to memory: "{args[0]}"')
-    if syslog.is_syslog(args[0]):
-        try:
-            syslog.parse(args[0])  # (checked here for file:line; load.py makes the target)
-        except syslog.SyslogError as exc:
-            raise fail(stmt, str(exc)) from None
-    level = args[1] if len(args) > 1 else "error"
-    if level not in LOG_LEVELS:
-        raise fail(stmt, f'invalid log level "{level}"')
-    return (args[0], level)
 
 
 def _methods(stmt: Statement, args: list[str]) -> frozenset[str]:
@@ -183,102 +168,6 @@ def _server_name(stmt: Statement, args: list[str]) -> tuple[str, ...]:
     return tuple(name if name.startswith("~") else name.lower() for name in args)
 
 
-@dataclass(slots=True, frozen=True)
-class AccessLogSpec:
-    path: str | None  # None: "off"
-    format_name: str = "combined"
-    buffer: int | None = None  # None: not given (webserv still buffers 64k, see the doc)
-    flush: float | None = None
-    condition: str | None = None  # if=TEMPLATE: no line when it is empty or "0"
-    gzip: int | None = None  # gzip[=LEVEL]: 1 (fastest) to 9
-
-
-def _access_log(stmt: Statement, args: list[str]) -> AccessLogSpec:
-    if args[0] == "off":
-        if len(args) > 1:
-            raise fail(stmt, 'invalid parameter after "off" in "access_log" directive')
-        return AccessLogSpec(None)
-    if syslog.is_syslog(args[0]):
-        try:
-            syslog.parse(args[0])  # (checked here for file:line; load.py makes the target)
-        except syslog.SyslogError as exc:
-            raise fail(stmt, str(exc)) from None
-    fmt, buffer, flush, condition, level = "combined", None, None, None, None
-    for i, opt in enumerate(args[1:]):
-        if opt.startswith("buffer="):
-            size = parse_size(opt[7:])
-            if size is None or size <= 0:
-                raise fail(stmt, f'invalid buffer size "{opt[7:]}"')
-            buffer = size
-        elif opt.startswith("flush="):
-            t = parse_time(opt[6:])
-            if t is None or t <= 0:
-                raise fail(stmt, f'invalid flush time "{opt[6:]}"')
-            flush = t
-        elif opt == "gzip":
-            level = 1
-        elif opt.startswith("gzip="):
-            if not opt[5:].isdigit() or not 1 <= int(opt[5:]) <= 9:
-                raise fail(stmt, f'invalid compression level "{opt[5:]}"')
-            level = int(opt[5:])
-        elif opt.startswith("if="):
-            condition = opt[3:]
-            try:
-                variables.compile_template(condition, escape="none_raw")
-            except variables.UnknownVariable as exc:
-                raise fail(stmt, str(exc)) from None
-        elif i == 0 and "=" not in opt:
-            fmt = opt
-        else:
-            raise fail(stmt, f'invalid parameter "{opt}"')
-    # (nginx: 'no buffer is defined' for flush= alone; webserv always buffers, so it is the
-    # delay of its 64k buffer)
-    if level is not None and buffer is None:
-        buffer = 64 * 1024  # nginx: gzip alone buffers 64k
-    if (buffer is not None or level is not None) and "$" in args[0]:
-        raise fail(stmt, "buffered logs cannot have variables in name")
-    if (buffer is not None or level is not None or flush is not None) and syslog.is_syslog(args[0]):
-        raise fail(stmt, "logs to syslog cannot be buffered")
-    return AccessLogSpec(args[0], fmt, buffer, flush, condition, level)
-
-
-def _open_log_file_cache(stmt: Statement, args: list[str]) -> tuple[int, float, int, float] | None:
-    """(max, inactive, min_uses, valid); None: off."""
-    if args == ["off"]:
-        return None
-    found = {"max": 0, "inactive": 10.0, "min_uses": 1, "valid": 60.0}
-    for opt in args:
-        key, _, value = opt.partition("=")
-        if key in ("max", "min_uses") and value.isdigit() and int(value) > 0:
-            found[key] = int(value)
-        elif key in ("inactive", "valid") and parse_time(value) is not None:
-            found[key] = parse_time(value)
-        else:
-            raise fail(stmt, f'invalid "open_log_file_cache" parameter "{opt}"')
-    if not found["max"]:
-        raise fail(stmt, '"open_log_file_cache" must have "max" parameter')
-    return (found["max"], found["inactive"], found["min_uses"], found["valid"])
-
-
-@dataclass(slots=True, frozen=True)
-class LogFormatSpec:
-    name: str
-    escape: str  # "default", "json" or "none"
-    template: str
-
-
-def _log_format(stmt: Statement, args: list[str]) -> LogFormatSpec:
-    name, rest = args[0], args[1:]
-    escape = "default"
-    if rest and rest[0].startswith("escape="):
-        escape = rest.pop(0)[7:]
-        if escape not in ("default", "json", "none"):
-            raise fail(stmt, f'unknown log format escaping "{escape}"')
-    if not rest:
-        raise fail(stmt, 'invalid number of arguments in "log_format" directive')
-    return LogFormatSpec(name, escape, "".join(rest))
-
-
 def _keepalive_timeout(stmt: Statement, args: list[str]) -> tuple[float, float | None]:
     timeout = _time(stmt, args[:1])
     header = _time(stmt, args[1:2]) if len(args) > 1 else None
@@ -345,34 +234,6 @@ directive(
     doc="On a graceful stop or a reload, how long a retiring worker lets requests in "
     "flight (downloads, uploads, CGI) finish before it closes them; none: as long as they "
     "progress (their own timeouts still apply).",
-)
-directive(
-    "log_not_found",
-    HSL,
-    1,
-    1,
-    _flag,
-    default=True,
-    syntax="log_not_found on | off;",
-    default_text="on",
-    doc="Log a file not found (a 404) in the location's error log, at `error` level, as "
-    "nginx; `off`: no line for it (other client errors are logged at `info`).",
-)
-directive(
-    "error_log",
-    {MAIN, HTTP, SERVER, LOCATION},
-    1,
-    2,
-    _error_log,
-    multi=True,
-    default=("stderr", "notice"),
-    syntax="error_log PATH [LEVEL];",
-    default_text="stderr notice",
-    doc="Where errors go (a file or `stderr`) and the lowest level written: "
-    + ", ".join(LOG_LEVELS)
-    + " (`error` when omitted). Several lines all log, each at its level; a level with "
-    "lines of its own does not inherit the outer ones. A request's messages go to its "
-    "location's, the others (start, signals, reload) to main's.",
 )
 directive(
     "pid",
@@ -636,47 +497,6 @@ directive(
     "header section longer than NUMBER × SIZE → 431.",
 )
 directive(
-    "access_log",
-    HSL,
-    1,
-    -1,
-    _access_log,
-    multi=True,
-    syntax="access_log PATH [FORMAT [buffer=SIZE] [gzip[=LEVEL]] [flush=TIME] [if=CONDITION]]"
-    " | off;",
-    default_text="logs/access.log combined",
-    doc="Where requests are logged and in which `log_format`. Lines are buffered and "
-    "written when the buffer (`buffer=`, 64k) fills and `flush` (1s) after the first "
-    "(nginx writes each line at once without `buffer=`/`gzip`). `gzip[=1-9]`: each "
-    "written buffer is one gzip member (`zcat` reads the file). `if=`: no line for a "
-    "request whose CONDITION (a template: `$arg_log`, `$http_x`) is empty or `0`. A PATH "
-    "with variables is opened per line (see `open_log_file_cache`) and cannot be buffered.",
-)
-directive(
-    "open_log_file_cache",
-    HSL,
-    1,
-    4,
-    _open_log_file_cache,
-    default=None,
-    syntax="open_log_file_cache max=N [inactive=TIME] [min_uses=N] [valid=TIME] | off;",
-    default_text="off",
-    doc="For access_log paths with variables: keep the descriptors of up to N files open "
-    "once used `min_uses` times within `inactive` (10s), opened by name again after "
-    "`valid` (60s). Paths without variables are opened once per generation regardless.",
-)
-directive(
-    "log_format",
-    HTTP,
-    2,
-    ANY,
-    _log_format,
-    multi=True,
-    syntax="log_format NAME [escape=default|json|none] STRING ...;",
-    default_text="combined",
-    doc="A named access-log format with nginx variables; `combined` is predefined.",
-)
-directive(
     "types",
     HSL,
     0,
@@ -802,6 +622,7 @@ from . import (  # noqa: E402, F401
     directives_headers,
     directives_lifecycle,
     directives_limits,
+    directives_logs,
     directives_proxy,
     directives_rewrite,
     directives_tls,

@@ -34,10 +34,9 @@ from .directives import (
     HTTP,
     MAIN,
     SERVER,
-    AccessLogSpec,
-    LogFormatSpec,
     fail,
 )
+from .directives_logs import AccessLogSpec, LogFormatSpec
 from .directives_proxy import real_ip
 from .directives_rewrite import SCRIPT
 from .errors import ConfigError

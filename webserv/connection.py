@@ -257,11 +257,14 @@ class Connection(RequestReader, ResponseWriter, Lifetime, asyncio.Protocol):
         if not self.closed:
             self.send(ex, response)
 
+    def location_of(self, ex: Exchange) -> Location:
+        """The settings a request's messages and answer follow: its location's, the
+        server's own before routing."""
+        return ex.location or (ex.server or self.group.default).fallback
+
     def error_log_of(self, ex: Exchange) -> Any:
-        """The error log of a request's messages: its location's (error_log at any level),
-        the server's own settings before routing."""
-        loc = ex.location or (ex.server or self.group.default).fallback
-        return loc.error_log
+        """The error log of a request's messages (error_log at any level)."""
+        return self.location_of(ex).error_log
 
     def internal_error(self, ex: Exchange, exc: Exception) -> HttpError:
         log = self.error_log_of(ex)
@@ -278,7 +281,7 @@ class Connection(RequestReader, ResponseWriter, Lifetime, asyncio.Protocol):
             # at error level, anyone could fill the error log; a server failure stays there.
             # A file not found is at error level, as nginx's `log_not_found on` (the default)
             status = err.status
-            loc = ex.location or (ex.server or self.group.default).fallback
+            loc = self.location_of(ex)
             if status in SERVER_FAILURES:
                 level = "error"
             elif status == 404 and err.reason.startswith(_NOT_FOUND):
@@ -368,7 +371,7 @@ class Connection(RequestReader, ResponseWriter, Lifetime, asyncio.Protocol):
         """The line of an exchange that ends unfinished (444, the client gone)."""
         if ex.cleanup is not None:
             ex.cleanup()
-        loc = ex.location or (ex.server or self.group.default).fallback
+        loc = self.location_of(ex)
         for access_log in loc.access_logs:
             access_log.log(ex)
 

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from support import free_port
+from support import RunningServer, free_port
 
 NGINX = shutil.which("nginx") or next(
     (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
@@ -91,3 +91,21 @@ http {{
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def webserv_and_nginx(tmp: Path, block: str, files: dict[str, str] | None = None):
+    """The same server block (`{root}` for the files' folder) run by webserv and, where it
+    is installed, by nginx: (webserv, nginx or None), both started. For side-by-side tests."""
+    conf = (
+        "http {{ access_log off; server {{ listen 127.0.0.1:{port};"
+        + block.replace("{root}", "@ROOT@").replace("{", "{{").replace("}", "}}")
+        + "}} }}\n"
+    )
+    ws = RunningServer(tmp / "webserv", conf, files)
+    ws.conf.write_text(ws.conf.read_text().replace("@ROOT@", str(ws.root)))
+    ws.start()
+    ng = None
+    if NGINX is not None:
+        (tmp / "nginx").mkdir()
+        ng = RunningNginx(tmp / "nginx", ws.root, block).start()
+    return ws, ng

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from conformance.nginx import NGINX, RunningNginx
-from support import RawConn, RunningServer
+from conformance.nginx import webserv_and_nginx
+from support import RawConn
 
 BLOCK = """
         root {root};
@@ -79,21 +79,9 @@ def twice(port: int, method: str, target: str, agent: str | None) -> tuple[str |
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ka-disable")
-    conf = (
-        "error_log {tmp}/error.log info;\nhttp {{ access_log off; server {{\n"
-        "listen 127.0.0.1:{port};\n"
-        # POST to a static file: webserv's allow_methods, nginx answers 405 (both keep-alive)
-        + BLOCK.replace("{root}", "@ROOT@").replace("{", "{{").replace("}", "}}")
-        + "}} }}\n"
+    ws, ng = webserv_and_nginx(
+        tmp_path_factory.mktemp("ka-disable"), BLOCK, {name: "x\n" for name in FILES}
     )
-    ws = RunningServer(tmp / "webserv", conf, {name: "x\n" for name in FILES})
-    ws.conf.write_text(ws.conf.read_text().replace("@ROOT@", str(ws.root)))
-    ws.start()
-    ng = None
-    if NGINX is not None:
-        (tmp / "nginx").mkdir()
-        ng = RunningNginx(tmp / "nginx", ws.root, BLOCK).start()
     yield ws, ng
     if ng is not None:
         ng.stop()

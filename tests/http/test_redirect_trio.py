@@ -5,8 +5,8 @@ side by side with nginx where it is installed (each server's own port is written
 from __future__ import annotations
 
 import pytest
-from conformance.nginx import NGINX, RunningNginx
-from support import RawConn, RunningServer
+from conformance.nginx import webserv_and_nginx
+from support import RawConn
 
 BLOCK = """
         server_name localhost;
@@ -38,19 +38,9 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("redirects")
-    conf = (
-        "http {{ access_log off; server {{ listen 127.0.0.1:{port};"
-        + BLOCK.replace("{root}", "@ROOT@").replace("{", "{{").replace("}", "}}")
-        + "}} }}\n"
+    ws, ng = webserv_and_nginx(
+        tmp_path_factory.mktemp("redirects"), BLOCK, {name: "x" for name in FILES}
     )
-    ws = RunningServer(tmp / "webserv", conf, {name: "x" for name in FILES})
-    ws.conf.write_text(ws.conf.read_text().replace("@ROOT@", str(ws.root)))
-    ws.start()
-    ng = None
-    if NGINX is not None:
-        (tmp / "nginx").mkdir()
-        ng = RunningNginx(tmp / "nginx", ws.root, BLOCK).start()
     yield ws, ng
     if ng is not None:
         ng.stop()

@@ -5,8 +5,8 @@ target ($request_uri) keeps it. Side by side with nginx where it is installed.""
 from __future__ import annotations
 
 import pytest
-from conformance.nginx import NGINX, RunningNginx
-from support import RawConn, RunningServer
+from conformance.nginx import webserv_and_nginx
+from support import RawConn
 
 BLOCK = """
         location / { return 200 "uri=$uri args=$args req=$request_uri"; }
@@ -24,17 +24,7 @@ TARGETS = [
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fragment")
-    ws = RunningServer(
-        tmp / "webserv",
-        "http {{ access_log off; server {{ listen 127.0.0.1:{port};"
-        + BLOCK.replace("{", "{{").replace("}", "}}")
-        + "}} }}\n",
-    ).start()
-    ng = None
-    if NGINX is not None:
-        (tmp / "nginx").mkdir()
-        ng = RunningNginx(tmp / "nginx", ws.root, BLOCK).start()
+    ws, ng = webserv_and_nginx(tmp_path_factory.mktemp("fragment"), BLOCK)
     yield ws, ng
     if ng is not None:
         ng.stop()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from .request import normalize_path
+from .request import normalize_path, remove_dot_segments
 
 
 def normalize_path_unmerged(raw: bytes) -> str:
@@ -22,25 +22,4 @@ def normalize_path_unmerged(raw: bytes) -> str:
         raw = unquote_to_bytes(raw)
     if b"//" not in raw:
         return merged  # no empty segment: the two agree
-    segments: list[bytes] = []
-    parts = raw.split(b"/")
-    for part in parts[1:-1]:
-        if part == b"..":
-            if segments:
-                segments.pop()
-        elif part != b".":
-            segments.append(part)
-    last = parts[-1]
-    trailing = b""
-    if last == b"..":
-        if segments:
-            segments.pop()
-        trailing = b"/"
-    elif last == b"." or not last:
-        trailing = b"/"
-    else:
-        segments.append(last)
-    path = b"/" + b"/".join(segments)
-    if trailing and segments:
-        path += trailing
-    return path.decode("utf-8", "surrogateescape")
+    return remove_dot_segments(raw, merge=False)

@@ -39,13 +39,20 @@ def normalize_path(raw: bytes) -> str:
                 raise HttpError(400, "bad percent-encoding in request target")
             i = raw.find(b"%", i + 3)
         raw = unquote_to_bytes(raw)
+    return remove_dot_segments(raw, merge=True)
+
+
+def remove_dot_segments(raw: bytes, merge: bool) -> str:
+    """RFC 3986 §5.2.4 on a decoded path that starts with "/"; with MERGE, empty segments
+    (repeated slashes) go too, else they stay and a ".." removes an empty one as any other
+    (merge_slashes off, http/merge_slashes.py)."""
     segments: list[bytes] = []
     parts = raw.split(b"/")
     for part in parts[1:-1]:
         if part == b"..":
             if segments:
                 segments.pop()
-        elif part and part != b".":
+        elif (part or not merge) and part != b".":
             segments.append(part)
     last = parts[-1]
     trailing = b""
@@ -58,7 +65,7 @@ def normalize_path(raw: bytes) -> str:
     else:
         segments.append(last)
     path = b"/" + b"/".join(segments)
-    if trailing and path != b"/":
+    if trailing and segments:
         path += trailing
     return path.decode("utf-8", "surrogateescape")
 

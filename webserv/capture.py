@@ -2,7 +2,8 @@
 wire carried them — an AF_PACKET socket, the classic BPF program the kernel runs on every
 packet before queueing it, reading that socket in the event loop (its TPACKET_V3 ring,
 capture_ring.py; without one, recvmsg with kernel receive timestamps, SO_TIMESTAMPNS), and
-decoding IP + TCP headers into segments for the 4-tuple table (capture_match.py).
+decoding IP + TCP headers into segments for the 4-tuple table (capture_match.py; a
+connection's key in it: capture_keys.py).
 
 The filter passes only TCP segments to or from a listening port with SYN, FIN or RST set,
 and zero-payload ACKs: which pure ACK completes a handshake or a close depends on sequence
@@ -43,6 +44,7 @@ from .capture_bpf import (  # noqa: F401 (the names tests and readers use as cap
     attach_filter,
     bpf_program,
 )
+from .capture_keys import address_key, syn_key
 from .capture_match import WireTable
 from .capture_ring import _TCP, decode
 from .logs import error_log
@@ -68,9 +70,6 @@ SETTLE_SLICE = 64
 TICK = 0.5  # seconds between two looks at the kernel's drop counter and the expiries
 _ANC = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 64
 _TIMESPEC = struct.Struct("qq")
-_PORTS = struct.Struct("!HH")
-_ISN = struct.Struct("!I")
-_V4MAPPED = b"\0" * 10 + b"\xff\xff"
 
 
 def open_socket(ports: list[int], loopback: bool = False) -> socket.socket:
@@ -147,35 +146,6 @@ def drops(sock: socket.socket) -> int:
         return struct.unpack("II", sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))[1]
     except OSError:
         return 0
-
-
-# --- decoding -----------------------------------------------------------------------------
-
-
-def syn_key(syn: bytes | None) -> tuple[bytes, int] | None:
-    """(key, client ISN) from the saved SYN's headers, the cheap way to a connection's key."""
-    if not syn or len(syn) < 40:
-        return None
-    if syn[0] >> 4 == 4:
-        ihl = (syn[0] & 15) * 4
-        if len(syn) >= ihl + 8:
-            return syn[12:20] + syn[ihl : ihl + 4], _ISN.unpack_from(syn, ihl + 4)[0]
-    elif syn[0] >> 4 == 6 and syn[6] == 6 and len(syn) >= 48:
-        return syn[8:44], _ISN.unpack_from(syn, 44)[0]
-    return None
-
-
-def address_key(client: tuple[str, int], server: tuple[str, int]) -> bytes:
-    """The key from socket addresses (an IPv4 client of an IPv6 socket is IPv4 on the wire)."""
-    return _ip(client[0]) + _ip(server[0]) + _PORTS.pack(client[1], server[1])
-
-
-def _ip(addr: str) -> bytes:
-    addr = addr.partition("%")[0]
-    if ":" not in addr:
-        return socket.inet_pton(socket.AF_INET, addr)
-    packed = socket.inet_pton(socket.AF_INET6, addr)
-    return packed[12:] if packed[:12] == _V4MAPPED else packed
 
 
 def capture_ports(config: Any) -> list[int]:

@@ -10,7 +10,8 @@ location without them pays one `is None`). It does two jobs:
 - `apply` (called by writer.py before the header section is encoded, nginx's gzip filter):
   compresses a 200/403/404 answer of a `gzip_types` type on the fly with zlib. A body from
   memory is compressed at once; a file or a stream becomes a stream of bounded chunks
-  (flow control is the writer's: it awaits a drain whenever the socket is full).
+  (compress_stream.py; flow control is the writer's: it awaits a drain whenever the
+  socket is full).
 
 Never: touch sockets, compress an answer that has a Content-Encoding, a range (206), a HEAD
 body, or for a client whose Accept-Encoding refuses gzip.
@@ -18,17 +19,15 @@ body, or for a client whose Accept-Encoding refuses gzip.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
 import zlib
 from typing import Any
 
+from .compress_stream import GzipBody
 from .http.errors import HttpError
-from .http.response import FilePart, Response
+from .http.response import Response
 
 GZIP_STATUSES = frozenset({200, 403, 404})  # what nginx's gzip filter compresses
-CHUNK = 64 * 1024  # bytes of a file read and compressed at a time
 # gzip of bodies up to MEMO_BODY bytes kept per location (files.SMALL_FILE: the cached ones)
 MEMO_BODY = 16 * 1024
 MEMO_ENTRIES = 256
@@ -346,76 +345,3 @@ def _gzip_fields(fields: bytes) -> bytes:
 def _gzip(data: bytes, level: int) -> bytes:
     z = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: a gzip header and trailer
     return z.compress(data) + z.flush()
-
-
-class GzipBody:
-    """An async iterator of gzip bytes: of a file's FileParts (read CHUNK at a time, never
-    whole) or of another stream (CGI output). Between chunks it lets the loop run, so a fast
-    reader of a large file cannot keep other clients waiting."""
-
-    __slots__ = ("parts", "source", "zobj", "done", "started")
-
-    def __init__(self, level: int, parts: list[Any] | None = None, source: Any = None) -> None:
-        self.parts = parts
-        self.source = source
-        self.zobj = zlib.compressobj(level, zlib.DEFLATED, 31)
-        self.done = False
-        self.started = False
-
-    def __aiter__(self) -> GzipBody:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self.done:
-            raise StopAsyncIteration
-        if self.started:
-            await asyncio.sleep(0)
-        self.started = True
-        if self.source is not None:
-            try:
-                chunk = await self.source.__anext__()
-            except StopAsyncIteration:
-                return self._end()
-            return self.zobj.compress(chunk)
-        parts = self.parts
-        while parts:
-            part = parts[0]
-            if type(part) is not FilePart:
-                del parts[0]
-                return self.zobj.compress(part)
-            if part.length == 0:
-                self._release(parts.pop(0))
-                continue
-            data = os.pread(part.fd, min(part.length, CHUNK), part.offset)
-            if not data:
-                raise OSError(f'"{getattr(part.owner, "path", "?")}" was truncated')
-            part.offset += len(data)
-            part.length -= len(data)
-            return self.zobj.compress(data)
-        return self._end()
-
-    def _end(self) -> bytes:
-        self.done = True
-        return self.zobj.flush()
-
-    @staticmethod
-    def _release(part: Any) -> None:
-        if type(part) is FilePart and part.owner is not None:
-            owner, part.owner = part.owner, None
-            owner.release()
-
-    async def aclose(self) -> None:
-        self.done = True
-        for part in self.parts or ():
-            self._release(part)
-        self.parts = None
-        source, self.source = self.source, None
-        aclose = getattr(source, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-    def __del__(self) -> None:
-        # a response dropped before its stream ran (a connection reset at once) still
-        # gives its descriptors back
-        for part in self.parts or ():
-            self._release(part)

@@ -22,7 +22,7 @@ from typing import Any
 from . import router
 from .config.model import Config, Listener
 from .files import UPLOAD_TEMP_PREFIX, FileCache
-from .handlers.cgi_process import Children
+from .handlers.cgi_children import Children
 from .listeners import BindError, ListenSockets
 from .logs import ErrorLog, ErrorLogFile, error_log
 from .process import cpu_count

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from . import phases
-from .config.directives import KNOWN_METHODS, REDIRECT_CODES
+from .config.directives import REDIRECT_CODES
+from .config.directives_requests import KNOWN_METHODS
 from .handlers import cgi, dav, static, status, upload
 from .http.errors import HttpError
 from .http.request import Exchange, normalize_path, split_target

@@ -18,6 +18,7 @@ import httptools
 from .http.errors import HttpError
 from .http.request import Exchange
 from .logs import error_log
+from .parsing import refused_request_start
 
 IDLE, HEADERS, BODY, LINGER = 0, 1, 2, 3  # the reading states (see connection.py)
 _METHODS = {
@@ -32,22 +33,6 @@ _now = time.time
 
 class InputDropped(Exception):
     """on_message_begin's way to stop the parse once an answer has closed the connection."""
-
-
-class Parser(httptools.HttpRequestParser):
-    """A connection's parser, with what the bare-LF rewriting needs to remember (feed_head)."""
-
-    __slots__ = ("cr_pending",)  # the last header byte it was given is a CR
-
-
-def _parser(protocol: object, parser_type: type = httptools.HttpRequestParser) -> Parser:
-    parser = parser_type(protocol)
-    # llhttp refuses versions it does not know (HTTP/1.2, 3.0) as malformed; accept them
-    # here and answer by RFC 9110 §2.5: any 1.x as 1.1, another major version with 505.
-    # No other leniency: llhttp stays strict about CR LF, which keeps chunked framing
-    # unambiguous; a bare LF in a header section is made CRLF before it sees it (feed_head).
-    parser.set_dangerous_leniencies(lenient_version=True)
-    return parser
 
 
 class InputFraming:
@@ -378,57 +363,3 @@ def _section_end(data: bytes, start: int, reach: int, after: int) -> int:
         if found >= 0 and (end < 0 or found + len(terminator) < end):
             end = found + len(terminator)
     return end
-
-
-class _Ends:
-    """A scratch parser's callbacks, for refused_request_start: where requests end."""
-
-    __slots__ = ("between", "length", "left")
-
-    def __init__(self) -> None:
-        self.between = True  # between two requests
-        self.length: bytes | None = None
-        self.left = 0  # bytes of a Content-Length body still to come
-
-    def on_message_begin(self) -> None:
-        self.between = False
-        self.length = None
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"content-length":
-            self.length = value
-
-    def on_headers_complete(self) -> None:
-        self.left = int(self.length) if self.length is not None else 0
-
-    def on_body(self, chunk: bytes) -> None:
-        self.left -= len(chunk)
-
-    def on_message_complete(self) -> None:
-        self.between = True
-        self.left = 0
-
-
-def refused_request_start(data: bytes) -> int:
-    """Where in `data` the request begins that the parser refused, `data` having begun
-    between two requests: a scratch parser reads it again, in pieces cut where a request may
-    end (after a CR LF CR LF, after a Content-Length body), until it refuses the same bytes.
-    """
-    ends = _Ends()
-    parser = _parser(ends)
-    start = pos = 0
-    n = len(data)
-    while pos < n:
-        if ends.left > 0:
-            end = min(n, pos + ends.left)
-        else:
-            found = data.find(_END, pos)
-            end = n if found < 0 else found + 4
-        try:
-            parser.feed_data(data[pos:end])
-        except (_ParseError, _Upgrade):
-            return start
-        pos = end
-        if ends.between:
-            start = pos
-    return start

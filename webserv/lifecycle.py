@@ -8,13 +8,13 @@ segments, retransmits, delivery rate...) and who closed first. Raw kernel bytes 
 decoded only when somebody looks (the status page, the lifecycle log), so a connection pays
 two or three getsockopt calls and no decoding on its way.
 
-Owns the recent-connections ring, the open-connections table and the JSON shapes of both.
+Owns the record, the recent-connections ring and what the open and recent ones look like
+as JSON (to_json, snapshot), assembled from lifecycle_json's pure shapes and formats.
 Never touches the socket beyond getsockopt, never decides anything about HTTP.
 """
 
 from __future__ import annotations
 
-import struct
 import time
 from collections import deque
 from typing import Any
@@ -22,6 +22,17 @@ from typing import Any
 import orjson
 
 from . import savedsyn, synshape, tcpinfo
+from .lifecycle_json import (
+    PEER_FIN_STATES,
+    data_bytes,
+    handshake_json,
+    ms,
+    pack_entry,
+    request_json,
+    sequence_json,
+    syn_json,
+    tls_json,
+)
 from .logs import LogFile
 
 # per connection: a long keep-alive connection keeps its last ones (and counts them all)
@@ -59,7 +70,7 @@ class Record:
             self.syn_missing = savedsyn.missing_syn(sock)
         self.info_accept = tcpinfo.read_tcp_info(sock)
         self.info_close: bytes | None = None
-        # the last MAX_REQUESTS_KEPT requests kept (see _ENTRY), a ring once it is full
+        # the last MAX_REQUESTS_KEPT requests kept (lifecycle_json.ENTRY), a ring once full
         self.requests: list[bytes] = []
         self.request_count = 0  # every request answered
         self.kept = 0  # entries ever put in the ring (request_count, unless sampled)
@@ -91,7 +102,7 @@ class Record:
         and the target. Bytes are invisible to the cyclic GC, where kept exchanges (or
         tuples of them) made every full collection longer (measured)."""
         requests = self.requests
-        entry = _entry(ex, number)
+        entry = pack_entry(ex, number)
         tcp = self.tcp
         if tcp is None and ex.tcp_start is not None:
             tcp = self.tcp = [None] * len(requests)
@@ -119,7 +130,7 @@ class Record:
         """The kept requests in the order they were answered (with the pending last one)."""
         out = self._in_order(self.requests)
         if self.last is not None:
-            out.append(_entry(self.last, self.request_count))
+            out.append(pack_entry(self.last, self.request_count))
         return out
 
     def kept_tcp(self) -> list[tuple[bytes | None, bytes | None] | None]:
@@ -151,7 +162,7 @@ class Record:
     def peer_fin(self) -> bool:
         """The client's FIN arrived (the loop may not have reported one the kernel holds)."""
         raw = self.info_close
-        return self.peer_eof or (raw is not None and raw[0] in _PEER_FIN_STATES)
+        return self.peer_eof or (raw is not None and raw[0] in PEER_FIN_STATES)
 
     def data_bytes(self) -> tuple[int | None, int | None, int | None]:
         """(payload bytes in, payload bytes out, segments retransmitted) at close, from
@@ -160,14 +171,14 @@ class Record:
         if raw is None:
             return None, None, None
         state, retrans, acked, received, sent, resent = tcpinfo.close_fields(raw)
-        fin = self.peer_eof or state in _PEER_FIN_STATES
-        data_in, data_out = _data_bytes(received, acked, sent, resent, fin)
+        fin = self.peer_eof or state in PEER_FIN_STATES
+        data_in, data_out = data_bytes(received, acked, sent, resent, fin)
         return data_in, data_out, retrans
 
     # --- reading it ---------------------------------------------------------------------
 
     def _requests_json(self, t0: float) -> list[dict[str, Any]]:
-        out = [_request_json(entry, t0) for entry in self.kept_requests()]
+        out = [request_json(entry, t0) for entry in self.kept_requests()]
         if self.tcp is not None or (self.last is not None and self.last.tcp_start is not None):
             for request, pair in zip(out, self.kept_tcp(), strict=True):
                 if pair is not None:
@@ -229,11 +240,11 @@ class Record:
             },
             "accepted_at": t0,
             "closed_at": closed or None,
-            "duration_ms": _ms(closed - t0) if closed else None,
-            "syn": None if syn is None else _syn_json(syn, self._syn_prints),
+            "duration_ms": ms(closed - t0) if closed else None,
+            "syn": None if syn is None else syn_json(syn, self._syn_prints),
             "syn_reason": None if syn else self.syn_reason(),
-            "handshake": _handshake_json(self.info_accept),
-            "tls": _tls_json(self.tls, t0),
+            "handshake": handshake_json(self.info_accept),
+            "tls": tls_json(self.tls, t0),
             "requests": self._requests_json(t0),
             "request_count": self.request_count,
             "requests_sampled": None
@@ -248,7 +259,7 @@ class Record:
                 "server_sent_reset": self.reset_sent,
             },
             "tcp_info": close,
-            "sequence": _sequence_json(syn, close, peer_fin, self.bytes_out),
+            "sequence": sequence_json(syn, close, peer_fin, self.bytes_out),
             "wire": None if getattr(self, "wire", None) is None else self.wire.to_json(t0),
         }
         proxy = getattr(self, "proxy", None)
@@ -257,159 +268,6 @@ class Record:
             # `syn`, `handshake` and `tcp_info` are the balancer's hop, accepted by webserv
             out["proxy"] = proxy
         return out
-
-
-# states in which the peer's FIN has been received (CLOSE is ambiguous: reset, or LAST_ACK done)
-_PEER_FIN_STATES = frozenset((6, 8, 9, 11))  # TIME_WAIT, CLOSE_WAIT, LAST_ACK, CLOSING
-_BYTES_SENT = tcpinfo.field_reader("bytes_sent")
-_BYTES_RETRANS = tcpinfo.field_reader("bytes_retrans")
-
-
-def _data_bytes(
-    received: int | None, acked: int | None, sent: int | None, retrans: int | None, fin: bool
-) -> tuple[int | None, int | None]:
-    """Payload bytes in and out. A FIN takes a sequence number, so the kernel counts the
-    client's FIN in bytes_received and, once ACKed, the server's own FIN in bytes_acked;
-    bytes_sent counts payload only (retransmissions too, hence minus bytes_retrans)."""
-    data_in = None if received is None else received - (1 if fin and received else 0)
-    data_out = acked
-    if acked is not None and sent is not None and retrans is not None:
-        data_out = min(acked, sent - retrans)
-    return data_in, data_out
-
-
-# one request of the timeline: five timestamps (0.0: none taken), status, HTTP minor
-# version, bytes in and out, its number on the connection (1, 2, ...); the method and the
-# target follow as "METHOD target"
-_ENTRY = struct.Struct("=5dHBqqI")
-_VERSIONS = tuple(f"HTTP/1.{minor}" for minor in range(256))  # the minor version is a byte
-
-
-def _entry(ex: Any, number: int) -> bytes:
-    return b"".join((
-        _ENTRY.pack(
-            ex.start, ex.t_headers, ex.t_body, ex.t_response, ex.t_done, ex.status, ex.minor,
-            ex.request_length, ex.bytes_sent, number,
-        ),
-        ex.method.encode("latin-1"), b" ", ex.raw_target,
-    ))  # fmt: skip
-
-
-def _request_json(entry: bytes, t0: float) -> dict[str, Any]:
-    begin, headers, body, response, done, status, minor, bytes_in, bytes_out, number = (
-        _ENTRY.unpack_from(entry)
-    )
-    # latin-1 maps each byte to one character: decoding the whole tail once splits the same
-    method, _, target = entry[_ENTRY.size :].decode("latin-1").partition(" ")
-    # a stage that took no timestamp of its own happened with the one before it
-    headers = headers or begin
-    body = body or headers
-    response = response or body
-    return {
-        "n": number,
-        "method": method,
-        "target": target,
-        "version": _VERSIONS[minor],
-        "status": status,
-        "t_begin_ms": _ms(begin - t0),
-        "t_headers_ms": _ms(headers - t0),
-        "t_body_ms": _ms(body - t0),
-        "t_response_ms": _ms(response - t0),
-        "t_done_ms": _ms(done - t0),
-        "bytes_in": bytes_in,
-        "bytes_out": bytes_out,
-    }
-
-
-# Below this, doubles hold every half-integer exactly (and every integer).
-_EXACT = 2.0**52
-
-
-def _ms(seconds: float) -> float:
-    """round(seconds * 1000, 3), bit for bit, at a third of its cost: round(x, 3) converts to
-    decimal and back. Multiplying by 1000 again rounds to the nearest double, which can land
-    on a half-integer but never carry a value across one (below _EXACT they are doubles), so
-    unless it lands on one, rounding it to an int gives the thousandths that exact decimal
-    rounding gives, and dividing that (exact) int by 1000, correctly rounded, the double that
-    reading them back gives. Halves, zero (whose sign round keeps), huge values, inf and nan
-    are left to round itself."""
-    ms = seconds * 1000
-    us = ms * 1000
-    k = round(us) if -_EXACT < us < _EXACT else 0
-    if k and abs(us - k) != 0.5:
-        return k / 1000
-    return round(ms, 3)
-
-
-def _syn_json(syn: dict[str, Any], prints: tuple[str, str, str, str]) -> dict[str, Any]:
-    text, ja4t, signature, os_family = prints
-    return {
-        **syn,
-        "options_text": text,
-        "ja4t": ja4t,
-        "signature": signature,
-        "os_family": os_family,
-    }
-
-
-def _tls_json(info: dict[str, Any] | None, t0: float) -> dict[str, Any] | None:
-    """The TLS handshake (None on a plain connection); times in ms since the accept (the
-    ClientHello's is negative when it arrived before the accept, in the queue)."""
-    if info is None:
-        return None
-    out = dict(info)
-    hello, done = out.pop("client_hello_at", None), out.pop("done_at", None)
-    out["client_hello_ms"] = _ms(hello - t0) if hello else None
-    out["done_ms"] = _ms(done - t0) if done else None
-    return out
-
-
-def _handshake_json(raw: bytes | None) -> dict[str, Any] | None:
-    """The accept-time TCP_INFO's handshake numbers (last_ack_recv: ms in the accept queue)."""
-    if not raw:
-        return None
-    rtt, rttvar, snd_mss, rcv_mss, advmss, snd_wscale, rcv_wscale, options, queue_ms, state = (
-        tcpinfo.handshake_fields(raw)
-    )
-    return {
-        "rtt_us": rtt,
-        "rttvar_us": rttvar,
-        "snd_mss": snd_mss,
-        "rcv_mss": rcv_mss,
-        "advmss": advmss,
-        "snd_wscale": snd_wscale,
-        "rcv_wscale": rcv_wscale,
-        "options": options,
-        "accept_queue_ms": queue_ms,
-        "state": state,
-    }
-
-
-def _sequence_json(
-    syn: dict[str, Any] | None, info: dict[str, Any] | None, fin: bool, sent: int
-) -> dict[str, Any]:
-    """The seed diagram's numbers: the client's are absolute (from its SYN), the server's are
-    relative to its own ISN y, which an unprivileged socket cannot read."""
-    if info:
-        fin = fin or info["state"] in _PEER_FIN_STATES  # an open, half-closed connection
-        data_in, acked = _data_bytes(
-            info["bytes_received"], info["bytes_acked"], info["bytes_sent"],
-            info["bytes_retrans"], fin,
-        )  # fmt: skip
-    else:
-        data_in = acked = None
-    out: dict[str, Any] = {
-        "client_isn": syn["isn"] if syn else None,
-        "client_data_bytes": data_in,
-        "server_isn_visible": False,
-        "server_data_bytes_acked": acked,
-        "server_data_bytes_sent": sent,  # by webserv's own count: what its FIN follows
-    }
-    if syn and syn["isn"] is not None and data_in is not None:  # (a SYN cut before its ISN)
-        isn = syn["isn"]
-        out["client_first_seq"] = (isn + 1) % 2**32
-        out["client_next_seq"] = (isn + 1 + data_in) % 2**32
-    return out
 
 
 class Lifecycle:

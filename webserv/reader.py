@@ -25,13 +25,12 @@ from .framing import (
     IDLE,
     InputDropped,
     InputFraming,
-    Parser,
-    _parser,
 )
 from .http.body import RequestBody
 from .http.errors import HttpError
 from .http.request import Exchange, host_name, split_target
 from .http.upgrade import UpgradeBody
+from .parsing import Parser, new_parser
 from .tcpinfo import read_tcp_info
 from .writer import browser_without_keepalive
 
@@ -48,7 +47,7 @@ class RequestReader(InputFraming):
     __slots__ = ()
 
     def new_parser(self) -> Parser:
-        parser = _parser(self, Parser)
+        parser = new_parser(self, Parser)
         parser.cr_pending = False
         return parser
 

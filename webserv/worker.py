@@ -2,16 +2,9 @@
 
 Owns the connection registry, the sweeper (one timer firing every connection deadline), the
 batches of finished exchanges and closed records (fold) and publishing them to the
-scoreboard, connection ids, and how a worker ends:
-
-    QUIT (graceful, and the old generation on a reload)
-        stop accepting at once (the sockets stay open in the master: what waits in their
-        queues goes to the other workers); answers in flight finish with `Connection:
-        close`; an idle keep-alive connection is closed after RETIRE_GRACE, so a request
-        the client has already sent is answered, not cut; after `worker_shutdown_timeout`
-        (none by default) whatever is left is closed.
-    TERM / INT (fast): stop accepting, close every connection, kill every CGI script.
-    USR1: reopen the logs. HUP: ignored (the master reloads; a stray one kills nothing).
+scoreboard, connection ids, the signals' handlers, and the end of the run; how a stop
+signal ends the serving is worker_stop.py's (QUIT graceful, TERM / INT fast; USR1 reopens
+the logs; HUP is ignored: the master reloads, and a stray one kills nothing).
 
 `worker_process` is what a freshly forked worker runs (server.py runs `serve_worker`
 itself with `master_process off;`). It never binds, never forks and never parses a request.
@@ -33,19 +26,17 @@ from .capture import Capture
 from .connection import FOLD_BATCH, Connection
 from .control import ControlServer
 from .cycle import Cycle, all_locations
-from .framing import IDLE
 from .lifecycle import Lifecycle, Record
 from .logs import error_log
 from .process import CONTROL_SIGNALS, install_event_loop_policy, set_parent_death_signal
 from .proxy_connection import protocol_class
-from .scoreboard import PGIDS, RETIRING, SERVING, Scoreboard
+from .scoreboard import PGIDS, SERVING, Scoreboard
 from .stats import Stats
 from .tls_connection import quiet_handshake_errors
+from .worker_stop import WorkerStopping, idle_between_requests
 
 FOLD_SLICE = 64  # closed records retired per loop turn when many close at once
 RECLAIM = 32  # idle keep-alive connections closed at once at worker_connections (nginx: 32)
-RETIRE_GRACE = 1.0  # an idle keep-alive connection's last chance to send a request
-FAST_STOP_GRACE = 1.0  # TERM: what is already written gets this long to leave
 FD_LOG_EVERY = 10.0  # seconds between two "Too many open files" lines
 # the cyclic GC's thresholds once serving (CPython's: 700, 10, 10). Nearly everything a
 # request or a connection allocates is freed by reference counting (the parser cycle is
@@ -63,7 +54,7 @@ def _nofile() -> int | None:
     return None if soft == resource.RLIM_INFINITY else soft
 
 
-class Worker:
+class Worker(WorkerStopping):
     """One event loop serving every listener of a cycle."""
 
     def __init__(
@@ -323,51 +314,6 @@ class Worker:
             self.fds_logged = now
             self.out_of_fds = 0
 
-    # --- stopping --------------------------------------------------------------------------
-
-    def request_stop(self, signum: int, fast: bool) -> None:
-        if self.stopping and (self.fast or not fast):
-            return
-        how = "exiting" if fast else "gracefully shutting down"
-        error_log.notice(f"signal {signal.Signals(signum).name} received, {how}")
-        self.stopping = True
-        self.fast = fast
-        for server in self.servers:
-            server.close()  # this process's copy: the master's socket stays open
-        self.servers.clear()
-        if self.board is not None:
-            self.board.publish(self.slot, None, RETIRING)
-        if fast:
-            for conn in list(self.connections):
-                conn.close("shutdown", linger=0)
-            self.children.kill_all()
-            self.shutdown_timer = self.loop.call_later(FAST_STOP_GRACE, self.cut_all)
-        else:
-            self.retire_at = self.clock() + RETIRE_GRACE
-            timeout = self.config.worker_shutdown_timeout
-            if timeout is not None:
-                self.shutdown_timer = self.loop.call_later(timeout, self.cut_all)
-        if not self.stop_requested.done():
-            self.stop_requested.set_result(None)
-        if not self.connections and not self.stopped.done():
-            self.stopped.set_result(None)
-
-    def close_idle(self) -> None:
-        """Retiring: close keep-alive connections with nothing in flight."""
-        for conn in list(self.connections):
-            if conn.active is None and idle_between_requests(conn):
-                conn.close("shutdown")
-
-    def cut_all(self) -> None:
-        """Past worker_shutdown_timeout (or the fast stop's grace): close what is left."""
-        if self.connections:
-            error_log.notice(f"closing {len(self.connections)} connections still open")
-        for conn in list(self.connections):
-            conn.abort("shutdown")
-        self.children.kill_all()
-        if not self.stopped.done():
-            self.stopped.set_result(None)
-
     def reopen_logs(self) -> None:
         self.cycle.reopen_logs()
         error_log.notice("signal SIGUSR1 received, logs reopened")  # in the new file
@@ -403,11 +349,6 @@ class Worker:
         self.cycle.close_logs()
         self.files.clear()
         error_log.notice("exit")
-
-
-def idle_between_requests(conn: Connection) -> bool:
-    """Nothing being read, answered, queued or written on the connection."""
-    return conn.reading == IDLE and not conn.out and not conn.queue and not conn.held
 
 
 def sweep_interval(config: Any) -> float:

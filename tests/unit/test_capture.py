@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from webserv import capture, capture_match
+from webserv import capture, capture_keys, capture_match
 from webserv.capture_match import ACK, FIN, RST, SYN, Wire, WireTable
 
 CLIENT, SERVER = "127.0.0.1", "127.0.0.2"
@@ -58,14 +58,14 @@ def test_decode_ipv6_and_rejects():
 
 def test_keys_from_the_saved_syn_and_from_addresses_agree():
     syn = ipv4_tcp(CLIENT, SERVER, 40000, 8080, SYN, seq=77)
-    key, isn = capture.syn_key(syn)
+    key, isn = capture_keys.syn_key(syn)
     assert isn == 77 and key == capture.decode(syn, {8080})[0]
-    assert capture.address_key((CLIENT, 40000), (SERVER, 8080)) == key
+    assert capture_keys.address_key((CLIENT, 40000), (SERVER, 8080)) == key
     # an IPv4 client of an IPv6 socket is IPv4 on the wire
-    assert capture.address_key(("::ffff:127.0.0.1", 40000), ("::ffff:127.0.0.2", 8080)) == key
+    assert capture_keys.address_key(("::ffff:127.0.0.1", 40000), ("::ffff:127.0.0.2", 8080)) == key
     syn6 = ipv6_tcp("::1", "::1", 40000, 8080, SYN, seq=78)
-    assert capture.syn_key(syn6) == (capture.decode(syn6, {8080})[0], 78)
-    assert capture.address_key(("::1", 40000), ("::1", 8080)) == capture.syn_key(syn6)[0]
+    assert capture_keys.syn_key(syn6) == (capture.decode(syn6, {8080})[0], 78)
+    assert capture_keys.address_key(("::1", 40000), ("::1", 8080)) == capture_keys.syn_key(syn6)[0]
 
 
 # --- the BPF program, run by the kernel -----------------------------------------------------

@@ -13,7 +13,7 @@ import time
 import pytest
 from test_capture import CLIENT, SERVER, ipv4_tcp, ipv6_tcp
 
-from webserv import capture, capture_ring
+from webserv import capture, capture_keys, capture_ring
 from webserv.capture_match import ACK, FIN, SYN
 
 FIRST = 48  # offset_to_first_pkt: the block descriptor's size
@@ -141,7 +141,7 @@ def _worker(port: int, loop):
 def _handshake_seen(sock_port: int, cap, loop) -> list[str]:
     """Connect to the listening socket, let the loop read, return the roles captured."""
     with socket.create_connection(("127.0.0.1", sock_port)) as client:
-        key = capture.address_key(client.getsockname(), ("127.0.0.1", sock_port))
+        key = capture_keys.address_key(client.getsockname(), ("127.0.0.1", sock_port))
         for _ in range(50):
             loop.run_until_complete(asyncio.sleep(0.01))
             wire = cap.table.pending.get(key)

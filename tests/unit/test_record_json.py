@@ -25,8 +25,9 @@ import orjson
 import pytest
 from support import ipv6_loopback
 
-from webserv import lifecycle, savedsyn, synprint, tcpinfo
-from webserv.lifecycle import _ENTRY, _PEER_FIN_STATES, SAMPLE_AFTER, SAMPLE_EVERY, Record
+from webserv import lifecycle_json, savedsyn, synprint, tcpinfo
+from webserv.lifecycle import SAMPLE_AFTER, SAMPLE_EVERY, Record
+from webserv.lifecycle_json import ENTRY, PEER_FIN_STATES
 
 LINUX = sys.platform.startswith("linux")
 needs_linux = pytest.mark.skipif(not LINUX, reason="TCP_INFO and TCP_SAVED_SYN are Linux-only")
@@ -92,9 +93,9 @@ def ref_data_bytes(
 
 def ref_request_json(entry: bytes, t0: float) -> dict[str, Any]:
     begin, headers, body, response, done, status, minor, bytes_in, bytes_out, number = (
-        _ENTRY.unpack_from(entry)
+        ENTRY.unpack_from(entry)
     )
-    method, _, target = entry[_ENTRY.size :].partition(b" ")
+    method, _, target = entry[ENTRY.size :].partition(b" ")
     # a stage that took no timestamp of its own happened with the one before it
     headers = headers or begin
     body = body or headers
@@ -152,7 +153,7 @@ def ref_sequence_json(
     syn: dict[str, Any] | None, info: dict[str, Any] | None, fin: bool, sent: int
 ) -> dict[str, Any]:
     if info:
-        fin = fin or info["state"] in _PEER_FIN_STATES  # an open, half-closed connection
+        fin = fin or info["state"] in PEER_FIN_STATES  # an open, half-closed connection
         fields = ("bytes_received", "bytes_acked", "bytes_sent", "bytes_retrans")
         data_in, acked = ref_data_bytes(*(info[f] for f in fields), fin)
     else:
@@ -364,7 +365,7 @@ def test_every_tcp_info_length() -> None:
         check(build(rng, SYNS["ipv4"], None, short, 0, peer_eof=False, aborted=True))
 
 
-@pytest.mark.parametrize("state", sorted({1, 4, 5, 7, 12} | _PEER_FIN_STATES))
+@pytest.mark.parametrize("state", sorted({1, 4, 5, 7, 12} | PEER_FIN_STATES))
 def test_fin_states_and_close_variants(state: int) -> None:
     rng = random.Random(state)
     for peer_eof in (False, True):
@@ -399,8 +400,8 @@ def test_ms_rounds_exactly_as_round() -> None:
             samples.append(x)
     for x in samples:
         want = ref_ms(x)
-        assert struct.pack("=d", lifecycle._ms(x)) == struct.pack("=d", want), x
-    assert math.isnan(lifecycle._ms(math.nan))
+        assert struct.pack("=d", lifecycle_json.ms(x)) == struct.pack("=d", want), x
+    assert math.isnan(lifecycle_json.ms(math.nan))
 
 
 # --- real sockets ---------------------------------------------------------------------------

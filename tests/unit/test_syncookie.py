@@ -22,9 +22,10 @@ from test_record_json import SYNS, fake_conn
 
 from webserv import netstat, savedsyn, tcpinfo
 from webserv.lifecycle import Record
+from webserv.metrics import registry_for
 from webserv.netstat import read_tcpext
 from webserv.savedsyn import NO_SAVED_SYN_OPTION, SAVED_SYN_FAILED, no_syn_reason
-from webserv.stats import FLAT_SIZE, Stats, registry_for
+from webserv.stats import FLAT_SIZE, Stats
 
 needs_linux = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="TCP_SAVE_SYN is Linux-only"

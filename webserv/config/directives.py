@@ -2,11 +2,13 @@
 
 Each row names the contexts a directive may appear in, its argument count, the function that
 turns its arguments into a typed value, its default and how an inner context inherits it.
-This module holds the core rows (processes, listening, locations, files, timeouts,
-return, uploads, CGI); directives_logs.py the logs'; the sections directives_headers.py, directives_lifecycle.py and
-directives_tls.py hold theirs, and table.py the machinery. Importing this module registers
-them all. load.py walks the statement tree against DIRECTIVES; README's directive reference
-is generated from it (`python -m webserv --directives`).
+This module holds the core rows (processes, the http, server and location blocks,
+listening and server names, error pages, return, server_tokens, CGI); directives_files.py
+and directives_requests.py hold the rest of the core (a location's files; what a request
+may be and its timeouts), the sections directives_*.py theirs (logs, headers, TLS...), and
+table.py the machinery. Importing this module registers them all. load.py walks the
+statement tree against DIRECTIVES; README's directive reference is generated from it
+(`python -m webserv --directives`).
 """
 
 from __future__ import annotations
@@ -33,41 +35,20 @@ from .table import (
     _flag,
     _path,
     _positive_int,
-    _size,
     _time,
     directive,
     fail,
 )
-from .values import ListenAddress, parse_listen_address, parse_size, parse_time
+from .values import ListenAddress, parse_listen_address
 
 __all__ = ["ANY", "DIRECTIVES", "EVENTS", "HS", "HSL", "HTTP", "LOCATION", "MAIN", "SERVER"]
 __all__ += ["Directive", "directive", "fail"]
 
-# RFC 9110 methods webserv recognises; the ones it can serve are a subset (see IMPLEMENTED).
-KNOWN_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT", "PATCH"}
-    | {"MKCOL", "COPY", "MOVE"}  # WebDAV's that nginx answers (dav_methods; else 405)
-)
-IMPLEMENTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE"})
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
 
 def _worker_processes(stmt: Statement, args: list[str]) -> int | str:
     return "auto" if args[0] == "auto" else _positive_int(stmt, args)
-
-
-def _methods(stmt: Statement, args: list[str]) -> frozenset[str]:
-    methods = set()
-    for word in args:
-        method = word.upper()
-        if method not in KNOWN_METHODS:
-            raise fail(stmt, f'unknown method "{word}" in "allow_methods" directive')
-        if method not in IMPLEMENTED_METHODS:
-            raise fail(stmt, f'method "{word}" is not implemented by webserv')
-        methods.add(method)
-    if "GET" in methods:
-        methods.add("HEAD")  # as in nginx's limit_except: GET implies HEAD
-    return frozenset(methods)
 
 
 @dataclass(slots=True, frozen=True)
@@ -166,37 +147,6 @@ def _server_name(stmt: Statement, args: list[str]) -> tuple[str, ...]:
     # host names compare lower-cased; a regex keeps its case ("\\D" is not "\\d"), it is
     # matched case-insensitively instead
     return tuple(name if name.startswith("~") else name.lower() for name in args)
-
-
-def _keepalive_timeout(stmt: Statement, args: list[str]) -> tuple[float, float | None]:
-    timeout = _time(stmt, args[:1])
-    header = _time(stmt, args[1:2]) if len(args) > 1 else None
-    return (timeout, header)
-
-
-def _open_file_cache(stmt: Statement, args: list[str]) -> tuple[int, float] | None:
-    if args == ["off"]:
-        return None
-    max_entries, inactive = 0, 60.0
-    for opt in args:
-        key, _, value = opt.partition("=")
-        if key == "max" and value.isdigit() and int(value) > 0:
-            max_entries = int(value)
-        elif key == "inactive" and parse_time(value) is not None:
-            inactive = parse_time(value)
-        else:
-            raise fail(stmt, f'invalid "open_file_cache" parameter "{opt}"')
-    if not max_entries:
-        raise fail(stmt, '"open_file_cache" must have the "max" parameter')
-    return (max_entries, inactive)
-
-
-def _header_buffers(stmt: Statement, args: list[str]) -> tuple[int, int]:
-    count = _positive_int(stmt, args[:1])
-    size = parse_size(args[1])
-    if not size or size < 256:
-        raise fail(stmt, f'invalid size "{args[1]}" in "large_client_header_buffers" directive')
-    return (count, size)
 
 
 directive(
@@ -339,70 +289,8 @@ directive(
     "and `$uri`; `off` keeps them. As nginx, an address's default server decides (the "
     "path is parsed before the Host header chooses a server).",
 )
-directive(
-    "root",
-    HSL,
-    1,
-    1,
-    _path,
-    default="html",
-    syntax="root PATH;",
-    default_text="html",
-    doc="Files are looked up at PATH + URI. A relative PATH is relative to the config's folder.",
-)
-directive(
-    "alias",
-    LOCATION,
-    1,
-    1,
-    _path,
-    syntax="alias PATH;",
-    default_text="none",
-    doc="Replace the matched location prefix with PATH to find a file.",
-)
 
 
-def _index(stmt: Statement, args: list[str]) -> tuple[Any, ...]:
-    """Names as they are, or a compiled template for a name with `$` (rendered per request)."""
-    names: list[Any] = []
-    for name in args:
-        if not name:
-            raise fail(stmt, 'index "" in "index" directive is invalid')
-        if "$" not in name:
-            names.append(name)
-            continue
-        try:
-            names.append(variables.compile_template(name, escape="none_raw"))
-        except variables.UnknownVariable as exc:
-            raise fail(stmt, str(exc)) from None
-    return tuple(names)
-
-
-directive(
-    "index",
-    HSL,
-    1,
-    ANY,
-    _index,
-    multi=True,
-    default=("index.html",),
-    syntax="index FILE ...;",
-    default_text="index.html",
-    doc="Files tried, in order, for a URI ending in `/`: the first that exists is an "
-    "internal redirect to URI+FILE (the location is chosen again). A FILE starting with "
-    "`/` is a URI, redirected to without a test; FILE may hold `$variables`.",
-)
-directive(
-    "autoindex",
-    HSL,
-    1,
-    1,
-    _flag,
-    default=False,
-    syntax="autoindex on | off;",
-    default_text="off",
-    doc="List a directory that has no index file.",
-)
 directive(
     "error_page",
     HSL,
@@ -414,112 +302,6 @@ directive(
     default_text="none",
     doc="Answer the CODEs with URI (an internal redirect; a URL redirects the client). "
     "`=RESPONSE` changes the status; a bare `=` takes the status of URI's answer.",
-)
-directive(
-    "client_max_body_size",
-    HSL,
-    1,
-    1,
-    _size,
-    default=1024 * 1024,
-    syntax="client_max_body_size SIZE;",
-    default_text="1m",
-    doc="Largest request body; larger → 413. `0` means no limit.",
-)
-directive(
-    "allow_methods",
-    HSL,
-    1,
-    ANY,
-    _methods,
-    default=frozenset({"GET", "HEAD"}),
-    syntax="allow_methods METHOD ...;",
-    default_text="GET HEAD",
-    doc="Methods answered here. A known method not listed → 405 with `Allow`; an unknown "
-    "one → 501. GET implies HEAD.",
-)
-directive(
-    "keepalive_timeout",
-    HSL,
-    1,
-    2,
-    _keepalive_timeout,
-    default=(75.0, None),
-    syntax="keepalive_timeout TIME [HEADER_TIME];",
-    default_text="75s",
-    doc="How long an idle keep-alive connection stays open; `0` disables keep-alive. "
-    "HEADER_TIME is announced in `Keep-Alive: timeout=`.",
-)
-directive(
-    "client_header_timeout",
-    HS,
-    1,
-    1,
-    _time,
-    default=60.0,
-    syntax="client_header_timeout TIME;",
-    default_text="60s",
-    doc="Time to receive a whole request header section → 408 and close.",
-)
-directive(
-    "client_body_timeout",
-    HSL,
-    1,
-    1,
-    _time,
-    default=60.0,
-    syntax="client_body_timeout TIME;",
-    default_text="60s",
-    doc="Time between two reads of a request body → 408 and close.",
-)
-directive(
-    "send_timeout",
-    HSL,
-    1,
-    1,
-    _time,
-    default=60.0,
-    syntax="send_timeout TIME;",
-    default_text="60s",
-    doc="Time between two successful writes to a client that does "
-    "not read; the connection is closed after it.",
-)
-directive(
-    "large_client_header_buffers",
-    HS,
-    2,
-    2,
-    _header_buffers,
-    default=(4, 8192),
-    syntax="large_client_header_buffers NUMBER SIZE;",
-    default_text="4 8k",
-    doc="A request line longer than SIZE → 414; a header field longer than SIZE or a "
-    "header section longer than NUMBER × SIZE → 431.",
-)
-directive(
-    "types",
-    HSL,
-    0,
-    0,
-    None,
-    block=True,
-    # nginx's built-in map when no `types` block is given; config/mime.types is the full one
-    default={"html": "text/html", "gif": "image/gif", "jpg": "image/jpeg"},
-    syntax="types { TYPE EXT ...; ... }",
-    default_text="html gif jpg",
-    doc="File extension → MIME type map. Without one, only nginx's three built-in types: "
-    "`include mime.types;` (config/mime.types) for the full list.",
-)
-directive(
-    "default_type",
-    HSL,
-    1,
-    1,
-    _path,
-    default="application/octet-stream",
-    syntax="default_type TYPE;",
-    default_text="application/octet-stream",
-    doc="Content-Type of a file whose extension is not in `types`.",
 )
 directive(
     "server_tokens",
@@ -534,29 +316,6 @@ directive(
     "its build name, webserv has none).",
 )
 directive(
-    "open_file_cache",
-    HSL,
-    1,
-    2,
-    _open_file_cache,
-    default=(1024, 60.0),
-    syntax="open_file_cache max=N [inactive=TIME] | off;",
-    default_text="max=1024 inactive=60s",
-    doc="Keep open descriptors and metadata of served files.",
-)
-directive(
-    "open_file_cache_valid",
-    HSL,
-    1,
-    1,
-    _time,
-    default=1.0,
-    syntax="open_file_cache_valid TIME;",
-    default_text="1s",
-    doc="How long a cached file is served before its path is checked again (`stat`). "
-    "Changes made through webserv (PUT, DELETE, uploads) are seen at once.",
-)
-directive(
     "return",
     frozenset({SERVER, LOCATION}),
     1,
@@ -565,17 +324,6 @@ directive(
     syntax="return CODE [URL | TEXT] | URL;",
     default_text="none",
     doc="Stop and answer: 301/302/303/307/308 redirect to URL; other codes send TEXT.",
-)
-directive(
-    "upload_store",
-    HSL,
-    1,
-    1,
-    _path,
-    syntax="upload_store DIR;",
-    default_text="none",
-    doc="Where POST (forms and raw bodies) and PUT write, and DELETE removes, for this "
-    "location; created at start if missing. Without it, writing methods get 403.",
 )
 
 
@@ -612,7 +360,9 @@ directive(
 )
 
 
-# the sections register their rows on import (kept in this order in the reference)
+# the sections register their rows on import, in this order in the reference: the core's
+# own two first, so that their rows follow the ones above
+from . import directives_files, directives_requests  # noqa: E402, F401, I001
 from . import (  # noqa: E402, F401
     directives_access,
     directives_charset,

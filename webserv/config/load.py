@@ -1,20 +1,18 @@
 """Load a config file: statements → validated settings → inherited, typed model.
 
 Owns validation against the directive table, inheritance (http → server → location), the
-location match order, virtual-host tables and listener grouping. Every error is a
-ConfigError naming a file and line. Nothing here opens a socket or serves a byte.
+servers and their logs; locations.py builds the locations, load_listeners.py the
+virtual-host tables and listeners. Every error is a ConfigError naming a file and line.
+Nothing here opens a socket or serves a byte.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from .. import server_names, syslog, tls, variables
-from ..http.merge_slashes import normalize_path_unmerged
-from ..http.request import normalize_path
 from ..logs import (
     COMBINED,
     LEVELS,
@@ -28,6 +26,7 @@ from ..logs import (
     VariableAccessLog,
     error_log,
 )
+from ..variables_set import set_names
 from .directives import (
     DIRECTIVES,
     EVENTS,
@@ -41,8 +40,9 @@ from .directives_proxy import real_ip
 from .directives_rewrite import SCRIPT
 from .errors import ConfigError
 from .lexer import Statement, parse_file
+from .load_listeners import build_listeners
 from .locations import LocationBuilder
-from .model import Config, Listener, ListenGroup, Server
+from .model import Config, Server
 from .table import Settings, merge, value
 from .values import ListenAddress, PathAt
 
@@ -50,9 +50,10 @@ from .values import ListenAddress, PathAt
 def load(path: str, prefix: str | None = None) -> Config:
     path = os.path.abspath(path)
     statements = parse_file(path)
-    # regexes' named groups are variables anywhere in the config (nginx): known before a
-    # template that uses one is compiled
+    # regexes' named groups and `set` names are variables anywhere in the config (nginx):
+    # known before a template that uses one is compiled
     variables.capture_names = server_names.capture_names(statements)
+    variables.set_names = set_names(statements)
     return _Loader(path, prefix or os.path.dirname(path)).build(statements)
 
 
@@ -109,7 +110,7 @@ class _Loader(LocationBuilder):
                 raise fail(stmt, f'"{stmt.name}" directive is duplicate')
             else:
                 values[stmt.name] = value
-        if "if" in values or "break" in values:
+        if "if" in values or "break" in values or "set" in values:
             values["_script"] = script
         return values, blocks
 
@@ -164,7 +165,7 @@ class _Loader(LocationBuilder):
             main_error_log=main_error_log,
             pid=self.absolute(main["pid"]) if main.get("pid") else None,
             servers=tuple(servers),
-            listeners=self.build_listeners(servers),
+            listeners=build_listeners(servers, self.listen_stmts, self.warnings),
             access_logs=tuple(self.access_logs.values()),
             log_files=(
                 *self.log_files.values(),
@@ -379,117 +380,3 @@ class _Loader(LocationBuilder):
         """A location's: the process's own (main's lines, whichever cycle is current) when
         no level set one, so that a location without its own costs nothing."""
         return error_log if lines is None else self.error_log(lines)
-
-    def build_listeners(self, servers: list[Server]) -> tuple[Listener, ...]:
-        by_address: dict[
-            tuple[str, int, bool], list[tuple[Server, ListenAddress, Statement | None]]
-        ] = {}
-        for server in servers:
-            for address in server.listens:
-                stmt = self.listen_stmts.get((id(server), address))
-                by_address.setdefault((address.host, address.port, address.ipv6), []).append(
-                    (server, address, stmt)
-                )
-        groups: dict[tuple[str, int, bool], ListenGroup] = {}
-        for key, members in by_address.items():
-            groups[key] = self.build_group(members)
-        listeners: list[Listener] = []
-        for (host, port, ipv6), group in groups.items():
-            if host and ("", port, ipv6) in groups:
-                continue  # a wildcard socket on this port accepts for it
-            covered = {(host, port): group}
-            if not host:
-                for (h, p, v6), g in groups.items():
-                    if h and p == port and v6 == ipv6:
-                        covered[(h, p)] = g
-            reuseport = any(a.reuseport for _, a, _ in by_address[(host, port, ipv6)])
-            # as nginx: a connection waits for its first bytes up to client_header_timeout
-            deferred = max(
-                (
-                    s.client_header_timeout
-                    for s, a, _ in by_address[(host, port, ipv6)]
-                    if a.deferred
-                ),
-                default=0.0,
-            )
-            lifecycle = any(
-                g.default.lifecycle or any(s.lifecycle for s in g.servers) for g in covered.values()
-            )
-            contexts = None
-            if any(a.ssl for _, a, _ in by_address[(host, port, ipv6)]):
-                contexts = {}
-                for g in covered.values():
-                    if g.default.tls is None:  # another server's `listen ... ssl`: no cert here
-                        raise ConfigError(
-                            g.default.file,
-                            g.default.line,
-                            f'no "ssl_certificate" is defined for the default server of '
-                            f"{g.address.display()} (listen ... ssl)",
-                        )
-                    contexts[g] = tls.entry_context(g)
-            # as nginx: one `listen ... proxy_protocol` of the address makes it a PROXY one
-            proxy_protocol = any(a.proxy_protocol for _, a, _ in by_address[(host, port, ipv6)])
-            listeners.append(
-                Listener(
-                    group.address,
-                    covered,
-                    len(covered) > 1,
-                    reuseport,
-                    lifecycle,
-                    deferred,
-                    contexts,
-                    proxy_protocol,
-                )
-            )
-        return tuple(listeners)
-
-    def build_group(
-        self, members: list[tuple[Server, ListenAddress, Statement | None]]
-    ) -> ListenGroup:
-        servers = [m[0] for m in members]
-        defaults = [m for m in members if m[1].default_server]
-        if len(defaults) > 1:
-            server, address, stmt = defaults[1]
-            # at the second `listen ... default_server`, as nginx reports it
-            file, line = (stmt.file, stmt.line) if stmt is not None else (server.file, server.line)
-            raise ConfigError(file, line, f"a duplicate default server for {address.display()}")
-        default = defaults[0][0] if defaults else servers[0]
-        exact: dict[str, Server] = {}
-        front: list[tuple[str, Server]] = []
-        back: list[tuple[str, Server]] = []
-        regex: list[tuple[re.Pattern[str], Server]] = []
-        for server in servers:
-            for name in server.names:
-                if name.startswith("~"):
-                    regex.append((server_names.compile_name_regex(name[1:]), server))
-                elif name.startswith("*."):
-                    front.append((name[1:], server))
-                elif name.startswith("."):
-                    exact.setdefault(name[1:], server)
-                    front.append((name, server))
-                elif name.endswith(".*"):
-                    back.append((name[:-1], server))
-                elif name in exact and exact[name] is not server:
-                    self.warnings.append(
-                        f'conflicting server name "{name}" on {members[0][1].display()}, ignored'
-                    )
-                else:
-                    exact[name] = server
-        # nginx prefers the longest wildcard
-        front.sort(key=lambda item: len(item[0]), reverse=True)
-        back.sort(key=lambda item: len(item[0]), reverse=True)
-        address = members[0][1]
-        return ListenGroup(
-            address=ListenAddress(address.host, address.port, address.ipv6),
-            servers=tuple(dict.fromkeys(servers)),
-            default=default,
-            exact_names=exact,
-            wildcard_front=tuple(front),
-            wildcard_back=tuple(back),
-            regex_names=tuple(regex),
-            normalize_path=normalize_path if default.merge_slashes else normalize_path_unmerged,
-        )
-
-
-# what a nested location does not take from its parent: nginx's rewrite module never merges
-# its codes (return, rewrite, set, break) into an inner level, nor the core try_files

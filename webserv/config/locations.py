@@ -4,7 +4,7 @@ A mixin of load.py's loader (it shares its state: the config's folder, log files
 formats). It owns nginx's rules for nested locations (what may nest where, what an inner
 location inherits), `alias` prefixes, the per-location values resolved at load (types with
 `charset`, header filters, phases, CGI map). It never parses a statement's arguments (the
-directive table does) and never builds servers or listeners (load.py does).
+directive table does) and never builds servers or listeners (load.py, load_listeners.py do).
 """
 
 from __future__ import annotations

@@ -30,60 +30,13 @@ import subprocess
 from typing import Any
 
 from ..logs import error_log
+from .cgi_children import Children
 from .cgi_spawn import FdFile, PipeReader, spawn, spawn_state
 
 OUT_HIGH_WATER = 256 * 1024
 STDERR_LINE_LIMIT = 4096
 EXIT_POLL = 0.05  # seconds between waitpid polls where there is no pidfd
 STDERR_GRACE = 1.0  # seconds stderr may stay open after the script exited
-
-
-class Children:
-    """The CGI scripts one worker has running (pid → Child) and the background tasks nobody
-    awaits (reapers, body feeders), for one generation (the cycle holds it).
-
-    The worker kills every group still running when it exits. Each running script's process
-    group is also written to the worker's scoreboard slot (`attach`), so that if the worker
-    itself is killed, the master kills the groups it left behind.
-    """
-
-    def __init__(self) -> None:
-        self.live: dict[int, Child] = {}
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self.board: Any = None
-        self.slot = 0
-        self.free: list[int] = []
-        self.index: dict[int, int] = {}  # pid → its entry in the scoreboard slot
-
-    def attach(self, board: Any, slot: int, entries: int) -> None:
-        self.board, self.slot = board, slot
-        self.free = list(range(entries - 1, -1, -1))
-
-    def add(self, child: Child) -> None:
-        self.live[child.pid] = child
-        if self.board is not None and self.free:
-            entry = self.free.pop()
-            self.index[child.pid] = entry
-            self.board.set_group(self.slot, entry, child.pid)
-
-    def remove(self, pid: int) -> None:
-        self.live.pop(pid, None)
-        entry = self.index.pop(pid, None)
-        if entry is not None:
-            self.board.set_group(self.slot, entry, 0)
-            self.free.append(entry)
-
-    def background(self, coro: Any) -> asyncio.Task[Any]:
-        """A task that nobody awaits but that must not be garbage-collected mid-way."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
-
-    def kill_all(self) -> None:
-        """The worker is exiting: no script outlives it (they are in sessions of their own)."""
-        for child in list(self.live.values()):
-            child._killpg()
 
 
 class _Pipe(asyncio.Protocol):
@@ -296,13 +249,13 @@ class Child:
             # the script itself ended in time, and what it printed is still delivered; what
             # it left behind (holding stdout open) is killed, and stdout is closed in case
             # that was a process outside the group
-            self._killpg()
+            self.killpg()
             self._close_pipes(fds=(1,))
             return
         self.timed_out = True
         self.kill("cgi_timeout")
 
-    def _killpg(self) -> None:
+    def killpg(self) -> None:
         try:
             os.killpg(self.pid, signal.SIGKILL)  # the script and all it forked
         except (ProcessLookupError, PermissionError):
@@ -362,7 +315,7 @@ class Child:
         self.killed = True
         if not self.exited.done():
             self.log.info(f'CGI "{self.label}" (pid {self.pid}) killed: {why}', self.conn_id)
-            self._killpg()
+            self.killpg()
         self.discarding = True
         self.out.clear()
         self._wake_reader()

@@ -22,7 +22,8 @@ from ..http.errors import HttpError
 from ..http.request import Exchange
 from ..http.response import Response
 from ..limits import add_metrics as add_limit_metrics
-from ..stats import Stats, registry_for
+from ..metrics import registry_for
+from ..stats import Stats
 
 ASSET = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "status.html")
 NO_STORE = b"Cache-Control: no-store\r\n"

@@ -1,14 +1,16 @@
-"""nginx's rewrite-module script, for a level (server or location) that has `if` or `break`.
+"""nginx's rewrite-module script, for a level (server or location) with `if`, `break` or `set`.
 
-Such a level's rewrite directives (`rewrite`, `return`, `break`, `if` and those inside it)
-are compiled at load (directives_rewrite.py) into a tuple of ops run in the order written,
+Such a level's rewrite directives (`rewrite`, `return`, `break`, `set`, `if` and those inside
+it) are compiled at load (directives_rewrite.py) into a tuple of ops run in the order written,
 as nginx runs its script codes: an `if` whose condition holds runs its block, then the
 level's next directives (nginx compiles the block inline); `return` answers, `break` (or
 `rewrite ... break`) stops and stays in the location, `rewrite ... last` stops and chooses
-the location again, a `rewrite` without flag goes on. Captures follow nginx's rules
-(_State): `$1`..`$9` of the last regex run, named groups as variables.
+the location again, a `rewrite` without flag goes on, `set` stores a value in the
+exchange's `set_vars` (variables.py reads it wherever the name is used; it stays through
+the request's internal redirects, as nginx's). Captures follow nginx's rules (_State):
+`$1`..`$9` of the last regex run, named groups as variables.
 
-Levels without `if` or `break` keep rewrite.py's phases and pay nothing for this module.
+Levels without `if`, `break` or `set` keep rewrite.py's phases and pay nothing for this module.
 Never chooses a location itself (dispatch.reroute does, on REROUTE).
 """
 
@@ -182,6 +184,33 @@ class ReturnOp:
     def run(self, ex: Exchange, st: _State, log: bool) -> Response:
         text = self.render(ex, st) if self.render is not None else None
         return answer(ex, self.code, text)
+
+
+class SetOp:
+    """`set $NAME VALUE`: VALUE rendered now, kept under NAME (lowercased) for this request."""
+
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: str, value: tuple[Any, ...]) -> None:
+        self.key, self.value = key, value
+
+    def run(self, ex: Exchange, st: _State, log: bool) -> None:
+        text = render(self.value, ex, st)
+        values = getattr(ex, "set_vars", None)
+        if values is None:
+            ex.set_vars = {self.key: text}
+        else:
+            values[self.key] = text
+
+
+class SetArgsOp(SetOp):
+    """`set $args VALUE`: the query string itself ($args, $is_args, $arg_NAME follow; nginx's
+    set handler of $args), not $request_uri."""
+
+    __slots__ = ()
+
+    def run(self, ex: Exchange, st: _State, log: bool) -> None:
+        ex.query = render(self.value, ex, st)
 
 
 class BreakOp:

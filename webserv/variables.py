@@ -2,7 +2,7 @@
 
 Used by log_format and by `return` texts. A template is compiled into one function at config
 load, so a log line costs one f-string, not a parse. The TCP lifecycle's variables
-($tcpinfo_*, $syn_*, ...) are defined here too.
+($tcpinfo_*, $syn_*, ...) are variables_tcp.py's; `set`'s are variables_set.py's.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import socket
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
 
-from . import auth_basic, server_names, tcpinfo
+from . import auth_basic, server_names, variables_set, variables_tcp
 from .http.dates import http_date_now, iso8601_at, time_local_at
 
 # name -> (expression on x, safe): a safe value never needs escaping (numbers, addresses)
@@ -78,91 +77,13 @@ _VARIABLES: dict[str, tuple[str, bool]] = {
 # prefix -> function(rest of the name) -> (expression, safe)
 _PREFIXES: dict[str, Callable[[str], tuple[str, bool] | None]] = {
     "http_": lambda rest: (f"_header(x, {rest.replace('_', '-').lower().encode()!r})", False),
-    "arg_": lambda rest: (f"_arg(x, {rest!r})", False),
+    "arg_": lambda rest: (f"_arg(x, {_ascii_lower(rest) + '='!r})", False),
     "sent_http_": lambda rest: (f"_sent(x, {rest.replace('_', '-').lower().encode()!r})", False),
 }
 
-# --- the TCP lifecycle: kernel numbers in log lines ---------------------------------------
-# $tcpinfo_NAME reads TCP_INFO when the line is written (once per line, however many fields
-# it names), as nginx's $tcpinfo_rtt does; the others come from the connection's record.
-# The field's reader is named in the compiled template itself (`_tcpi_FIELD`), so nothing
-# here grows as templates are compiled (at every load and reload).
+_PREFIXES["tcpinfo_"] = variables_tcp.tcpinfo_variable
+_VARIABLES.update(variables_tcp.VARIABLES)
 
-
-def _tcpinfo_variable(field: str) -> tuple[str, bool] | None:
-    if tcpinfo.field_reader(field) is None:
-        return None
-    return (f"_tcpi(x, _tcpi_{field})", True)
-
-
-def _tcpi(x: Any, reader: Callable[[bytes | None], int | None]) -> Any:
-    raw = x.tcp_sample
-    if raw is None:
-        conn = x.conn
-        sock = conn.raw if conn.closed else conn.raw_socket()  # (never one made after close)
-        raw = x.tcp_sample = tcpinfo.read_tcp_info(sock) if sock is not None else None
-    value = reader(raw)
-    return "-" if value is None else value
-
-
-def _record(x: Any, what: str) -> Any:
-    record = x.conn.record
-    if record is None:
-        return "-"
-    if what == "handshake_rtt":
-        value = record.handshake_rtt_us()
-    elif what == "accept_queue_ms":
-        value = record.accept_queue_ms()
-    elif what == "syn_reason":
-        value = record.syn_reason()  # None ("-") when the SYN is there
-    else:
-        syn = record.syn_info()
-        if syn is None:
-            return "-"
-        if what in _SYN_PRINTS:  # (decoded once per record, per shape of SYN: synshape.py)
-            value = record.syn_prints()[_SYN_PRINTS[what]]
-            if what == "options":
-                value = value.replace(" ", "_") or "-"
-        else:
-            value = {"isn": syn["isn"], "ttl": syn["ttl"]}.get(what)
-    return "-" if value is None else value
-
-
-# where Record.syn_prints() has each: (options_text, ja4t, signature, os_family)
-_SYN_PRINTS = {"options": 0, "ja4t": 1, "signature": 2, "os": 3}
-
-
-def _request_tcp(x: Any, key: str) -> Any:
-    """One of this request's TCP numbers (lifecycle_request_tcpinfo), "-" if not sampled."""
-    if x.tcp_start is None:
-        return "-"
-    value = tcpinfo.request_deltas(x.tcp_start, getattr(x, "tcp_end", None))[key]
-    return "-" if value is None else int(value)
-
-
-_PREFIXES["tcpinfo_"] = _tcpinfo_variable
-_VARIABLES.update(
-    {
-        "handshake_rtt": ("_record(x, 'handshake_rtt')", True),
-        "accept_queue_ms": ("_record(x, 'accept_queue_ms')", True),
-        "syn_isn": ("_record(x, 'isn')", True),
-        "syn_ttl": ("_record(x, 'ttl')", True),
-        "syn_options": ("_record(x, 'options')", False),
-        "ja4t": ("_record(x, 'ja4t')", True),
-        "syn_signature": ("_record(x, 'signature')", True),
-        "syn_os": ("_record(x, 'os')", False),  # "macOS/iOS": no space, but say so anyway
-        "syn_reason": ("_record(x, 'syn_reason')", True),  # why no SYN: "syncookie", ...
-        "closed_by": ("(x.conn.closed_by or '-')", True),
-        # lifecycle_request_tcpinfo: this request's own TCP numbers, "-" when not sampled
-        "request_tcp_rtt": ("_request_tcp(x, 'rtt_us')", True),
-        "request_tcp_retransmits": ("_request_tcp(x, 'retransmits')", True),
-        "request_tcp_bytes_acked": ("_request_tcp(x, 'bytes_acked')", True),
-        "request_tcp_bytes_received": ("_request_tcp(x, 'bytes_received')", True),
-        "request_tcp_delivery_rate": ("_request_tcp(x, 'delivery_rate')", True),
-    }
-)
-
-_TCPINFO_FIELD = re.compile(r"\b_tcpi_([A-Za-z0-9_]+)\b")
 _VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
@@ -182,6 +103,11 @@ def lookup(name: str) -> tuple[str, bool] | None:
         if name.startswith(prefix) and len(name) > len(prefix):
             return resolve(name[len(prefix) :])
     return None
+
+
+# every name a `set` of the config being loaded declares, lowercased (variables_set.py's
+# set_names, stored here by load.py before any directive is parsed)
+set_names: frozenset[str] = frozenset()
 
 
 def _tls(x: Any, key: str) -> str:
@@ -245,9 +171,29 @@ def _limit_status(x: Any, which: str) -> str:
     return getattr(state, which, "") or "" if state is not None else ""
 
 
-def _arg(x: Any, name: str) -> str:
-    values = parse_qs(x.query).get(name)
-    return values[0] if values else ""
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
+def _arg(x: Any, key: str) -> str:
+    """$arg_NAME as nginx's ngx_http_arg reads it (`key`: "name=", lower case): the raw
+    value of the first NAME= that starts the query or follows an `&`, whatever its case;
+    not percent-decoded (`+` stays), and a NAME without `=` is no match."""
+    query = x.query
+    if not query:
+        return ""
+    low = _ascii_lower(query)  # ngx_strlcasestrn: ASCII letters only
+    pos = low.find(key)
+    while pos >= 0:
+        if pos == 0 or query[pos - 1] == "&":
+            start = pos + len(key)
+            end = query.find("&", start)
+            return query[start:] if end < 0 else query[start:end]
+        pos = low.find(key, pos + 1)
+    return ""
 
 
 # escape=default: nginx writes '"', '\' and bytes outside printable ASCII as \xHH
@@ -330,6 +276,10 @@ _LATE_SAFE = frozenset(_VARIABLES) - {
 _LATE_SAFE_PREFIXES = ("http_", "arg_", "sent_http_")
 
 
+def _late_safe(name: str) -> bool:
+    return name in _LATE_SAFE or name.startswith(_LATE_SAFE_PREFIXES)
+
+
 def compile_template(
     template: str, escape: str = "default", newline: bool = False
 ) -> Callable[[Any], str]:
@@ -355,11 +305,19 @@ def compile_template(
                 parts.append(_literal(name[1:]))
             pos = m.end()
             continue
+        key = name.lower()
+        if key in set_names:
+            found = lookup(key)
+            parts.append(variables_set.template_part(key, found))
+            if found is not None and not _late_safe(key):
+                late_safe = False
+            pos = m.end()
+            continue
         found = lookup(name)
         if found is None:
             raise UnknownVariable(f'unknown "{name}" variable')
         expression, safe = found
-        if name not in _LATE_SAFE and not name.startswith(_LATE_SAFE_PREFIXES):
+        if not _late_safe(name):
             late_safe = False
         if escape == "default" and expression.startswith("_header(x, "):
             # (x.headers.get: one call less per field than a helper that looks it up)
@@ -381,8 +339,12 @@ def compile_template(
     if newline:
         parts.append("\\n")
     source = f'def render(x):\n    return f"{"".join(parts)}"\n'
+    esc = _ESCAPERS[escape]
     namespace: dict[str, Any] = {
-        "_esc": _ESCAPERS[escape],
+        "_esc": esc,
+        "_esc_set": lambda value: esc(value) if value else "",
+        "_set_get": variables_set.set_get,
+        "_set_value": variables_set.set_value,
         "_time_local": time_local_at,
         "_time_iso": iso8601_at,
         "_date_gmt": http_date_now,
@@ -391,11 +353,8 @@ def compile_template(
         "_sent": _sent,
         "_connection_time": _connection_time,
         "_header_default": _header_default,
-        "_tcpi": _tcpi,
-        "_record": _record,
         "_tls": _tls,
         "_proxy": _proxy,
-        "_request_tcp": _request_tcp,
         "_request_default": _request_default,
         "_remote_user": auth_basic.remote_user,
         "_arg": _arg,
@@ -404,8 +363,8 @@ def compile_template(
         "_capture": server_names.capture,
         "_pid": os.getpid,  # the writing worker's, not the master's that compiled it
     }
-    for name in _TCPINFO_FIELD.findall(source):
-        namespace[f"_tcpi_{name}"] = tcpinfo.field_reader(name)
+    namespace.update(variables_tcp.NAMESPACE)
+    namespace.update(variables_tcp.field_readers(source))
     exec(compile(source, f"<template {template[:40]!r}>", "exec"), namespace)
     render = namespace["render"]
     render.late_safe = late_safe

@@ -1,14 +1,15 @@
 """Directive rows for nginx's rewrite module and try_files: rewrite, rewrite_log, try_files,
-if and break.
+if, break and set.
 
 Parses and registers the rows, and the phase builders (table.phase_builder) that turn a
 location's settings into rewrite.py / try_files.py phase objects. As nginx, neither
 `rewrite` nor `try_files` is inherited from the server by its locations: the server's rules
 run once before the location is chosen (ServerRewrite), its try_files only where no location
 matches. Tells a location's own settings from the server's by the `_server` entry load.py
-puts in a location's settings (the server block's own). A level with `if` or `break` runs
-its rewrite directives as one ordered script (rewrite_if.py), from the `_script` list of
-statements load.py keeps for it. Never runs a rule.
+puts in a location's settings (the server block's own). A level with `if`, `break` or `set`
+runs its rewrite directives as one ordered script (rewrite_if.py), from the `_script` list
+of statements load.py keeps for it (`set` names are declared config-wide before, by
+variables_set.set_names). Never runs a rule.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import variables
+from .. import variables, variables_set
 from ..rewrite import FLAGS, REDIRECT_PREFIXES, LocationRewrite, Rule, ServerRewrite, compile_parts
 from ..rewrite_if import (
     BreakOp,
@@ -28,6 +29,8 @@ from ..rewrite_if import (
     ReturnOp,
     RuleOp,
     ServerScript,
+    SetArgsOp,
+    SetOp,
     VarTest,
     render,
 )
@@ -159,7 +162,7 @@ directive(
 
 # --- if and break: nginx's ngx_http_rewrite_if_condition, its wording -----------------------
 
-SCRIPT = frozenset({"rewrite", "return", "break", "if"})  # a level's script directives
+SCRIPT = frozenset({"rewrite", "return", "break", "if", "set"})  # a level's script directives
 _FILE_OPS = frozenset("fdex")
 _MATCH_OPS = {"~": (0, False), "~*": (re.IGNORECASE, False), "!~": (0, True)}
 _MATCH_OPS["!~*"] = (re.IGNORECASE, True)
@@ -250,6 +253,8 @@ def _if_op(stmt: Statement, groups: frozenset[str]) -> IfOp:
             ops.append(RuleOp(_rewrite(child, child.arg_texts(), inner)))
         elif child.name == "return":
             ops.append(_return_op(child, inner))
+        elif child.name == "set":
+            ops.append(_set(child, child.arg_texts(), inner))
         else:
             ops.append(BREAK)
     return IfOp(condition, tuple(ops))
@@ -267,7 +272,7 @@ directive(
     multi=True,
     syntax="if (CONDITION) { ... }",
     default_text="none",
-    doc="Run the block's `rewrite`, `return` and `break` when CONDITION holds: `$var` "
+    doc="Run the block's `rewrite`, `return`, `set` and `break` when CONDITION holds: `$var` "
     "(not empty and not `0`), `$var = TEXT`, `$var != TEXT`, `$var ~ REGEX` (`~*` "
     "caseless, `!~`, `!~*` negated; its captures `$1`..`$9` and named ones serve what "
     "follows), `-f`, `-d`, `-e`, `-x` PATH (`!-f`... negated). Runs in order with the "
@@ -286,10 +291,50 @@ directive(
 )
 
 
+# --- set: nginx's ngx_http_rewrite_set, its wording ----------------------------------------
+
+
+def _set_name(stmt: Statement, written: str) -> str:
+    """The variable `set` names, lowercased (nginx's names are caseless); nginx's errors."""
+    if not written.startswith("$") or written == "$":
+        raise fail(stmt, f'invalid variable name "{written}"')
+    key = written[1:].lower()
+    if key == "limit_rate":
+        raise fail(stmt, '"set $limit_rate" is not supported by webserv (use limit_rate)')
+    builtin = variables.lookup(key) is not None and key not in variables.capture_names
+    if variables_set.read_only(key, builtin):
+        raise fail(stmt, f'the duplicate "{written[1:]}" variable')
+    return key
+
+
+def _set(stmt: Statement, args: list[str], groups: frozenset[str] = frozenset()) -> SetOp:
+    key = _set_name(stmt, args[0])
+    value = compile_parts(args[1], groups, _variable(stmt))
+    return SetArgsOp(key, value) if key == "args" else SetOp(key, value)
+
+
+directive(
+    "set",
+    SL,
+    2,
+    2,
+    _set,
+    multi=True,
+    syntax="set $VARIABLE VALUE;",
+    default_text="none",
+    doc="Give $VARIABLE the VALUE (text with variables, `$1`..`$9` and named captures of "
+    "the last regex run) for the rest of the request, in order with the level's other "
+    "rewrite directives (the server's before the location's); it serves later directives, "
+    "`if`, `return`, `rewrite`, `add_header`, `log_format`... A variable no `set` ran for on "
+    "this request is empty (a warning is logged). `set $args` replaces the query string; "
+    "webserv's own variables cannot be set.",
+)
+
+
 def _script(level: dict[str, Any]) -> tuple[Any, ...]:
     """The level's rewrite directives as ops, in the order written (its `_script`)."""
     values: dict[int, Any] = {}
-    for name in ("rewrite", "if", "break"):
+    for name in ("rewrite", "if", "break", "set"):
         for value, stmt in level.get(name) or ():
             values[id(stmt)] = RuleOp(value) if name == "rewrite" else value
     ops: list[Any] = []

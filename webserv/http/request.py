@@ -187,6 +187,7 @@ class Exchange:
         "t_done",
         "cleanup",
         "sent_head",  # the header section as sent (writer.py; unset until then)
+        "set_vars",  # `set` values by lowercased name (rewrite_if.py; unset until one runs)
         "pipelined",
     )
 

@@ -75,8 +75,9 @@ def set_value(x: Any, key: str) -> str:
     value = values.get(key)
     if value is None:
         value = values[key] = ""
-        if x.location is not None:
-            x.location.error_log.warn(f'using uninitialized "{key}" variable', x.conn.id)
+        loc = x.location
+        if loc is not None and loc.uninitialized_variable_warn:
+            loc.error_log.warn(f'using uninitialized "{key}" variable', x.conn.id)
     return value
 
 

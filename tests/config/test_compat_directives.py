@@ -201,6 +201,10 @@ ACCEPTED_DIRECTIVES = {
     "ignore_invalid_headers": ("ignore_invalid_headers off;", ("http", "server")),
     "underscores_in_headers": ("underscores_in_headers on;", ("http", "server")),
     "log_not_found": ("log_not_found off;", ("http", "server", "location")),
+    "uninitialized_variable_warn": (
+        "uninitialized_variable_warn off;",
+        ("http", "server", "location"),
+    ),
     "server_tokens": ("server_tokens build;", ("http", "server", "location")),
     "error_log": ("error_log e.log warn;", ("http", "server", "location")),
     "autoindex_format": ("autoindex_format jsonp;", ("http", "server", "location")),

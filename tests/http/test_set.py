@@ -127,6 +127,7 @@ http {{
         location = /set {{ set $foo "a b"; set $bar ""; set $arg_q over; return 204; }}
         location = /unset {{ return 204; }}
         location = /twice {{ return 200 "[$bar$bar]"; }}
+        location = /quiet {{ uninitialized_variable_warn off; return 200 "[$foo]"; }}
     }}
 }}
 """
@@ -134,16 +135,17 @@ http {{
 
 def test_log_format_and_the_uninitialized_warning(webserv):
     server = webserv(LOG_CONF)
-    for target in ("/set?q=1", "/unset?q=1", "/unset", "/twice"):
+    for target in ("/set?q=1", "/unset?q=1", "/unset", "/twice", "/quiet"):
         assert request(server.port, target, headers={"X": "real"})[0] in (200, 204)
     log = server.tmp / "set.log"
-    wait_until(lambda: log.exists() and len(log.read_text().splitlines()) == 4)
+    wait_until(lambda: log.exists() and len(log.read_text().splitlines()) == 5)
     # nginx's lines: a set "" and an unset one are written empty, never "-"
     assert log.read_text().splitlines() == [
         "[a b] [] [over] [real]",
         "[] [] [1] [real]",
         "[] [] [-] [real]",
         "[] [] [-] [real]",
+        "[] [] [-] [real]",  # /quiet: its reads are as empty, and say nothing
     ]
     messages = [
         line.split(" ", 5)[5]  # (after date, time, level, pid, "*connection")

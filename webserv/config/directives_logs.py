@@ -139,6 +139,18 @@ directive(
     "nginx; `off`: no line for it (other client errors are logged at `info`).",
 )
 directive(
+    "uninitialized_variable_warn",
+    HSL,
+    1,
+    1,
+    _flag,
+    default=True,
+    syntax="uninitialized_variable_warn on | off;",
+    default_text="on",
+    doc='Log `using uninitialized "NAME" variable` at `warn` when a request reads a `set` '
+    "variable that no `set` gave a value (once a request and variable); `off`: no line.",
+)
+directive(
     "error_log",
     {MAIN, HTTP, SERVER, LOCATION},
     1,

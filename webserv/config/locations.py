@@ -185,6 +185,7 @@ class LocationBuilder:
             keepalive_safari=bool(value(s, "keepalive_disable") & KEEPALIVE_SAFARI),
             keepalive_time=value(s, "keepalive_time"),
             log_not_found=value(s, "log_not_found"),
+            uninitialized_variable_warn=value(s, "uninitialized_variable_warn"),
             absolute_redirect=value(s, "absolute_redirect"),
             server_name_in_redirect=value(s, "server_name_in_redirect"),
             port_in_redirect=value(s, "port_in_redirect"),

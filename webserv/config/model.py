@@ -58,6 +58,7 @@ class Location:
     keepalive_safari: bool = False  # keepalive_disable safari (writer.py's one test)
     keepalive_time: float = 3600.0  # a request this long after the accept closes
     log_not_found: bool = True  # a 404 for a missing file logged at error level
+    uninitialized_variable_warn: bool = True  # an unset `set` variable read: a warn line
     # absolute_redirect / server_name_in_redirect / port_in_redirect (redirects.py)
     absolute_redirect: bool = False
     server_name_in_redirect: bool = False

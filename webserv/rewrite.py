@@ -42,6 +42,9 @@ class Rule:
     flag: str  # "", "last", "break", "redirect", "permanent"
     redirect: int  # 0 (internal), 301 or 302
     add_args: bool  # the original query string is appended (no "?" at the end)
+    # a redirect's arguments follow "&" if the REPLACEMENT as written has a "?" (nginx's
+    # code->args), else "?", whatever its variables and captures hold
+    args_after_amp: bool = False
 
     def render(self, ex: Exchange, match: re.Match[str]) -> str:
         out: list[str] = []
@@ -94,13 +97,18 @@ _REF = re.compile(r"\$(?:([1-9])|\{([A-Za-z0-9_]+)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 def compile_parts(
-    text: str, groups: frozenset[str], variable: Callable[[str], Callable[[Any], str]]
+    text: str,
+    groups: frozenset[str],
+    variable: Callable[[str], Callable[[Any], str]],
+    redirect: bool = False,
 ) -> tuple[Part, ...]:
     """TEXT as parts: literals, capture numbers, named captures, variables (VARIABLE(name)
-    compiles one; it raises for an unknown name)."""
+    compiles one; it raises for an unknown name). In the query string, and anywhere in a
+    REDIRECT's target, captures are escaped as nginx escapes them there (its is_args and
+    quote: see _quoted)."""
     parts: list[Part] = []
     pos = 0
-    in_args = False  # past a literal "?": captures are escaped as nginx does there
+    in_args = redirect  # past a literal "?" (or a redirect): captures are escaped there
     for m in _REF.finditer(text):
         if m.start() > pos:
             parts.append(text[pos : m.start()])
@@ -118,6 +126,47 @@ def compile_parts(
     if pos < len(text):
         parts.append(text[pos:])
     return tuple(parts)
+
+
+def unescape_redirect(target: str) -> str:
+    """nginx's ngx_unescape_uri(NGX_UNESCAPE_REDIRECT) of a `rewrite` redirect's target
+    (ngx_http_script_regex_end_code), before the request's arguments are added: up to the
+    first `?` (literal or %3F, which is decoded and kept), a %XX is decoded if it is a
+    printable character above `%` and kept as it is otherwise (CR, LF, space, `%`, non-ASCII:
+    a header line is never split); a `%` without two hex digits after it goes with nginx's
+    quirks (`%` and a non-hex: the `%` is dropped; `%X` and a non-hex: all three are)."""
+    if "%" not in target:
+        return target
+    out: list[str] = []
+    i, n = 0, len(target)
+    while i < n:
+        ch = target[i]
+        if ch == "?":
+            return "".join(out) + target[i:]
+        if ch != "%":
+            out.append(ch)
+            i += 1
+            continue
+        first = target[i + 1 : i + 2]
+        if not first:
+            break  # a "%" at the end: dropped
+        if first not in _HEX:
+            out.append(first)  # nginx drops the "%" and writes what follows as it is
+            i += 2
+            continue
+        second = target[i + 2 : i + 3]
+        if not second or second not in _HEX:
+            i += 3  # "%X" then a non-hex: all three are dropped (at the end: the two)
+            continue
+        code = int(first + second, 16)
+        i += 3
+        if code == 0x3F and second not in "0123456789":
+            return "".join(out) + "?" + target[i:]  # %3F: decoded, and the end of it
+        out.append(chr(code) if 0x25 < code < 0x7F else target[i - 3 : i])
+    return "".join(out)
+
+
+_HEX = "0123456789abcdefABCDEF"
 
 
 def _named(name: str) -> Callable[[Exchange, re.Match[str]], str]:
@@ -162,8 +211,9 @@ def apply_rule(ex: Exchange, rule: Rule, match: Any, log: bool) -> Response | No
     if log:
         ex.location.error_log.notice(f'"{rule.source}" matches "{ex.path}"', ex.conn.id)
     if rule.redirect:
+        result = unescape_redirect(result)
         if rule.add_args and ex.query:
-            result += ("&" if "?" in result else "?") + ex.query
+            result += ("&" if rule.args_after_amp else "?") + ex.query
         if log:
             ex.location.error_log.notice(f'rewritten redirect: "{result}"', ex.conn.id)
         return static.redirect(rule.redirect, result, ex.location.server_tokens, ex)

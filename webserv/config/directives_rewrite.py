@@ -95,8 +95,9 @@ def _rewrite(stmt: Statement, args: list[str], outer: frozenset[str] = frozenset
         redirect = 301
     elif flag == "redirect" or replacement.startswith(REDIRECT_PREFIXES):
         redirect = 302
-    parts = compile_parts(replacement, outer | frozenset(regex.groupindex), _variable(stmt))
-    return Rule(regex, pattern, parts, flag, redirect, add_args)
+    groups = outer | frozenset(regex.groupindex)
+    parts = compile_parts(replacement, groups, _variable(stmt), redirect=bool(redirect))
+    return Rule(regex, pattern, parts, flag, redirect, add_args, "?" in replacement)
 
 
 def _try_files(stmt: Statement, args: list[str]) -> TryFiles:

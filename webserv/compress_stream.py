@@ -8,7 +8,6 @@ the end, on aclose, or when dropped). Never decides whether an answer is compres
 from __future__ import annotations
 
 import asyncio
-import os
 import zlib
 from typing import Any
 
@@ -55,12 +54,7 @@ class GzipBody:
             if part.length == 0:
                 self._release(parts.pop(0))
                 continue
-            data = os.pread(part.fd, min(part.length, CHUNK), part.offset)
-            if not data:
-                raise OSError(f'"{getattr(part.owner, "path", "?")}" was truncated')
-            part.offset += len(data)
-            part.length -= len(data)
-            return self.zobj.compress(data)
+            return self.zobj.compress(part.read(CHUNK))
         return self._end()
 
     def _end(self) -> bytes:

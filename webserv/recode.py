@@ -207,11 +207,7 @@ class RecodeBody:
             if part.length == 0:
                 _release([parts.pop(0)])
                 continue
-            data = os.pread(part.fd, min(part.length, CHUNK), part.offset)
-            if not data:
-                raise OSError(f'"{getattr(part.owner, "path", "?")}" was truncated')
-            part.offset += len(data)
-            part.length -= len(data)
+            data = part.read(CHUNK)
             return self.recoder.recode(data, self.decoder, final=part.length == 0)
         raise StopAsyncIteration
 

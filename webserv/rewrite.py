@@ -78,7 +78,7 @@ def escape_args(text: str) -> str:
 
 def _quoted(ex: Exchange) -> bool:
     """The request's path had a %-escape or a "+" (nginx's quoted_uri, plus_in_uri): only
-    then is a capture escaped where it lands in the query string."""
+    then is a capture escaped where it lands in the query string, or in a redirect."""
     raw = ex.raw_target
     cut = raw.find(b"?")
     path = raw if cut < 0 else raw[:cut]

@@ -165,14 +165,10 @@ def _char(code: int) -> str:
 
 def capture_names(statements: Iterable[Any]) -> frozenset[str]:
     """The named groups of every `server_name ~` and `location ~` / `~*` regex among
-    STATEMENTS and their blocks (a pattern that does not compile is left to its directive's
-    parser to report)."""
+    STATEMENTS (all of a config's, blocks' included: lexer.walk; a pattern that does not
+    compile is left to its directive's parser to report)."""
     names: set[str] = set()
-    stack = list(statements)
-    while stack:
-        stmt = stack.pop()
-        if stmt.block:
-            stack.extend(stmt.block)
+    for stmt in statements:
         patterns: list[str] = []
         if stmt.name == "server_name":
             patterns = [a[1:] for a in stmt.arg_texts() if a.startswith("~")]

@@ -41,14 +41,11 @@ def read_only(key: str, builtin: bool) -> bool:
 
 
 def set_names(statements: Iterable[Any]) -> frozenset[str]:
-    """Every name a `set` among STATEMENTS and their blocks declares, lowercased (a bad one is
-    left to the directive's parser to report; $args is a built-in's)."""
+    """Every name a `set` among STATEMENTS declares (all of a config's, blocks' included:
+    lexer.walk), lowercased (a bad one is left to the directive's parser to report; $args is
+    a built-in's)."""
     names: set[str] = set()
-    stack = list(statements)
-    while stack:
-        stmt = stack.pop()
-        if stmt.block:
-            stack.extend(stmt.block)
+    for stmt in statements:
         if stmt.name == "set" and stmt.args:
             written = stmt.args[0].text
             if written.startswith("$") and len(written) > 1:

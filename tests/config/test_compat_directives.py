@@ -7,11 +7,8 @@ refuses the same config with the same message (or accepts it, for what both acce
 
 from __future__ import annotations
 
-import subprocess
-import textwrap
-
 import pytest
-from conformance.nginx import NGINX
+from conformance.nginx import NGINX, nginx_verdict
 
 from webserv import router
 
@@ -19,20 +16,6 @@ from webserv import router
 def server_of(config):
     (server,) = config.servers
     return server
-
-
-def nginx_verdict(tmp_path, body: str) -> tuple[bool, str]:
-    """(accepted, the [emerg] message without its place) of `nginx -t` on http { BODY }."""
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"events {{ }}\nhttp {{\n{textwrap.dedent(body)}\n}}\n")
-    proc = subprocess.run(
-        [NGINX, "-t", "-q", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "e.log")],
-        capture_output=True,
-        text=True,
-    )
-    line = next((x for x in proc.stderr.splitlines() if "[emerg]" in x), "")
-    message = line.split("[emerg] ", 1)[-1].rsplit(" in ", 1)[0]
-    return proc.returncode == 0, message
 
 
 # --- nested locations ----------------------------------------------------------------------

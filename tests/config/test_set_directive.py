@@ -6,11 +6,8 @@ tests/http/test_set.py."""
 
 from __future__ import annotations
 
-import subprocess
-import textwrap
-
 import pytest
-from conformance.nginx import NGINX
+from conformance.nginx import NGINX, nginx_verdict
 
 from webserv import variables
 from webserv.rewrite import LocationRewrite
@@ -20,20 +17,6 @@ from webserv.rewrite_if import LocationScript, ServerScript, SetArgsOp, SetOp
 def wrap(body: str) -> str:
     """BODY on line 4 of a config, inside a location."""
     return f"http {{\n    server {{\n        location / {{\n{body}\n        }}\n    }}\n}}\n"
-
-
-def nginx_verdict(tmp_path, body: str) -> tuple[bool, str]:
-    """(accepted, the [emerg] message without its place) of `nginx -t` on http { BODY }."""
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(f"events {{ }}\nhttp {{\n{textwrap.dedent(body)}\n}}\n")
-    proc = subprocess.run(
-        [NGINX, "-t", "-q", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "e.log")],
-        capture_output=True,
-        text=True,
-    )
-    line = next((x for x in proc.stderr.splitlines() if "[emerg]" in x), "")
-    message = line.split("[emerg] ", 1)[-1].rsplit(" in ", 1)[0]
-    return proc.returncode == 0, message
 
 
 # (text on line 4 of a location, reason): nginx's wording

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import textwrap
 import time
 from pathlib import Path
 
@@ -109,3 +110,17 @@ def webserv_and_nginx(tmp: Path, block: str, files: dict[str, str] | None = None
         (tmp / "nginx").mkdir()
         ng = RunningNginx(tmp / "nginx", ws.root, block).start()
     return ws, ng
+
+
+def nginx_verdict(tmp_path: Path, body: str) -> tuple[bool, str]:
+    """(accepted, the [emerg] message without its place) of `nginx -t` on http { BODY }."""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"events {{ }}\nhttp {{\n{textwrap.dedent(body)}\n}}\n")
+    proc = subprocess.run(
+        [NGINX, "-t", "-q", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "e.log")],
+        capture_output=True,
+        text=True,
+    )
+    line = next((x for x in proc.stderr.splitlines() if "[emerg]" in x), "")
+    message = line.split("[emerg] ", 1)[-1].rsplit(" in ", 1)[0]
+    return proc.returncode == 0, message

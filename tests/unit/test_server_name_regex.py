@@ -11,6 +11,7 @@ import unicodedata
 
 import pytest
 
+from webserv.config.lexer import walk
 from webserv.server_names import (
     capture_names,
     category_class,
@@ -108,4 +109,4 @@ def test_capture_names_come_from_server_names_and_location_regexes_anywhere():
             ],
         )
     ]
-    assert capture_names(statements) == {"sub", "page", "Other"}
+    assert capture_names(walk(statements)) == {"sub", "page", "Other"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .errors import ConfigError
@@ -37,6 +38,16 @@ class Statement:
 
     def arg_texts(self) -> list[str]:
         return [t.text for t in self.args]
+
+
+def walk(statements: Iterable[Statement]) -> Iterator[Statement]:
+    """Every statement of STATEMENTS and of their blocks, at any depth (in no set order)."""
+    stack = list(statements)
+    while stack:
+        stmt = stack.pop()
+        if stmt.block:
+            stack.extend(stmt.block)
+        yield stmt
 
 
 def tokenize(text: str, file: str) -> list[Token]:

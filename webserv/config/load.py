@@ -39,7 +39,7 @@ from .directives_logs import AccessLogSpec, LogFormatSpec
 from .directives_proxy import real_ip
 from .directives_rewrite import SCRIPT
 from .errors import ConfigError
-from .lexer import Statement, parse_file
+from .lexer import Statement, parse_file, walk
 from .load_listeners import build_listeners
 from .locations import LocationBuilder
 from .model import Config, Server
@@ -52,8 +52,9 @@ def load(path: str, prefix: str | None = None) -> Config:
     statements = parse_file(path)
     # regexes' named groups and `set` names are variables anywhere in the config (nginx):
     # known before a template that uses one is compiled
-    variables.capture_names = server_names.capture_names(statements)
-    variables.set_names = set_names(statements)
+    everything = list(walk(statements))
+    variables.capture_names = server_names.capture_names(everything)
+    variables.set_names = set_names(everything)
     return _Loader(path, prefix or os.path.dirname(path)).build(statements)
 
 

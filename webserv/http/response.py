@@ -6,6 +6,7 @@ fields are pre-encoded bytes so the hot path only joins them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +21,16 @@ class FilePart:
         self.offset = offset
         self.length = length
         self.owner = owner  # keeps a cached descriptor alive while it is being sent
+
+    def read(self, size: int) -> bytes:
+        """Up to SIZE of the part's next bytes, read with pread (no shared file offset), the
+        part advanced past them; OSError if the file ends before the part does."""
+        data = os.pread(self.fd, min(self.length, size), self.offset)
+        if not data:
+            raise OSError(f'"{getattr(self.owner, "path", "?")}" was truncated')
+        self.offset += len(data)
+        self.length -= len(data)
+        return data
 
 
 class Response:

@@ -24,13 +24,16 @@ afterwards and prints where its samples are: the instrumentation's own frames (l
 stats.py, tcpinfo.py, the $tcpinfo/$syn log variables) and the top functions by own time.
 
 --capture compares `lifecycle_capture on;` against the same lifecycle without it, for
-`Connection: close` unless --scenario says otherwise (the capture's cost is per connection:
-eight segments read from the kernel's ring, decoded and matched, six of them kept; a
-keep-alive request adds none); it prints the segments read per connection afterwards:
+`Connection: close` unless --scenario says otherwise (the capture's cost is per connection;
+a keep-alive request adds none), and the user-space capture beside it; it prints what each
+read per connection afterwards:
 
     off   `lifecycle on;` with the status and metrics locations (as `on` above)
-    on    the same, plus `lifecycle_capture on;` (needs root / CAP_NET_RAW: the run stops
-          if the server reports its capture off)
+    on    the same, plus `lifecycle_capture on;`: matched in the kernel by the eBPF program,
+          one map entry read per connection (needs root: the run stops if the server
+          reports its capture off)
+    user  `lifecycle_capture userspace;`: eight segments a connection read from the ring,
+          decoded and matched in the worker, six of them kept
 
 It reuses measure.py and peers.py (process start/stop, pinning, wrk, CPU accounting) and
 writes everything to benchmarks/results/lifecycle-<timestamp>.json.
@@ -85,6 +88,8 @@ INSTRUMENTATION = (
     "webserv/tcpinfo.py",
     "webserv/capture.py",
     "webserv/capture_match.py",
+    "webserv/capture_kernel.py",
+    "webserv/capture_kwire.py",
 )
 STATUS_LOCATIONS = "location = /status { status on; } location = /metrics { metrics on; }"
 
@@ -95,6 +100,7 @@ def variants(tmp: Path, with_log: bool, capture: bool = False) -> dict[str, str]
         return {
             "off": f"lifecycle on; {STATUS_LOCATIONS}",
             "on": f"lifecycle on; lifecycle_capture on; {STATUS_LOCATIONS}",
+            "user": f"lifecycle on; lifecycle_capture userspace; {STATUS_LOCATIONS}",
         }
     out = {"off": "lifecycle off;", "on": f"lifecycle on; {STATUS_LOCATIONS}"}
     if with_log:
@@ -275,9 +281,12 @@ def print_capture(state: dict) -> dict:
     """Segments the kernel passed to user space per connection (filter and ring at work)."""
     per = state.get("read", 0) / state["accepted"] if state.get("accepted") else None
     kept = state.get("captured", 0) / state["accepted"] if state.get("accepted") else None
-    how = "TPACKET_V3 ring" if state.get("ring") else "recvmsg"
+    how = {"kernel": "eBPF map, matched in the kernel", "ring": "TPACKET_V3 ring"}.get(
+        state.get("mode"), "recvmsg"
+    )
     if per is not None:
-        print(f"capture ({how}): {per:.2f} segments read per connection, {kept:.2f} kept; "
+        unit = "entries" if state.get("mode") == "kernel" else "segments"
+        print(f"capture ({how}): {per:.2f} {unit} read per connection, {kept:.2f} kept; "
               f"dropped {state.get('dropped')}")  # fmt: skip
     return {"read_per_connection": per, "kept_per_connection": kept, **state}
 
@@ -412,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
             server = servers[name] = start(webserv(f"webserv-{name}", extra), ctx, cpus[0])
             wait_listening(server)
             verify(server, files)
-            if args.capture and name == "on" and not capture_on(server):
+            if args.capture and name != "off" and not capture_on(server):
                 print("the `on` server runs without capture (not root / no CAP_NET_RAW?)")
                 return 1
             wrk(f"http://127.0.0.1:{server.port}/{FILE}", "keepalive", 50, 1, cpus[1])
@@ -432,7 +441,9 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
         if args.capture:
-            capture_summary = print_capture(capture_state(servers["on"]))
+            capture_summary = {
+                name: print_capture(capture_state(servers[name])) for name in ("on", "user")
+            }
         if args.profile:
             for sc in args.scenario:
                 p = profile(servers["on"], sc, args.profile, cpus, tmp)

@@ -148,6 +148,11 @@ def drops(sock: socket.socket) -> int:
         return 0
 
 
+def kernel_matching(config: Any) -> bool:
+    """No captured server asks for `lifecycle_capture userspace;`."""
+    return not any(s.lifecycle and s.lifecycle_capture == "userspace" for s in config.servers)
+
+
 def capture_ports(config: Any) -> list[int]:
     """The ports of listeners with a server that has lifecycle and lifecycle_capture on."""
     return sorted({
@@ -193,11 +198,19 @@ class Capture:
         self.timer = loop.call_later(TICK, self.tick)
 
     @classmethod
-    def start(cls, worker: Any) -> Capture | None:
-        """Capture for `worker`, or None (with one warn line from the first worker)."""
+    def start(cls, worker: Any) -> Any:
+        """Capture for `worker`: the cycle's kernel tap (capture_kwire.KernelCapture), else
+        this class, else None (with one warn line from the first worker)."""
         ports = capture_ports(worker.config)
         if not ports:
             return None
+        cycle = getattr(worker, "cycle", None)
+        tap = getattr(cycle, "tap", None)
+        if tap is not None and tap.sock is not None:
+            from .capture_kwire import KernelCapture
+
+            return KernelCapture(worker.loop, tap, worker.stats, worker.slot, worker.ordinal == 0)
+        refused = getattr(cycle, "tap_why", None)
         try:
             sock, ring, why = open_capture(ports, loopback_only(worker.config, ports))
         except OSError as exc:
@@ -209,6 +222,11 @@ class Capture:
                     "capture off"
                 )
             return None
+        if refused is not None and worker.ordinal == 0:
+            error_log.warn(
+                f"lifecycle_capture: no kernel matching ({refused.errno}: "
+                f"{refused.strerror or refused}), matching in user space"
+            )
         if why is not None and worker.ordinal == 0:
             error_log.warn(
                 f"lifecycle_capture: no PACKET_RX_RING ({why.errno}: {why.strerror or why}), "
@@ -343,6 +361,7 @@ class Capture:
             "held": len(table.held),
             "captured": table.segments,
             "read": self.read_segments,
+            "mode": "ring" if self.ring is not None else "recvmsg",
             "ring": self.ring is not None,
             "dropped": {"kernel": self.kernel_drops, **table.dropped},
         }

@@ -35,7 +35,7 @@ class CycleError(Exception):
 
 class Cycle:
     __slots__ = ("config", "workers", "sockets", "error_target", "main_error_log", "routes")
-    __slots__ += ("files", "children")
+    __slots__ += ("files", "children", "tap", "tap_why")
 
     def __init__(
         self, config: Config, workers: int, sockets: ListenSockets, error_target, main_error_log
@@ -48,6 +48,8 @@ class Cycle:
         self.routes = Routes()
         self.files = FileCache()
         self.children = Children()
+        self.tap: Any = None  # lifecycle_capture on: capture_kernel.Tap, the workers' map
+        self.tap_why: OSError | None = None  # why there is none (the workers' warn line)
 
     @classmethod
     def create(cls, config: Config, old: Cycle | None = None) -> Cycle:
@@ -91,7 +93,29 @@ class Cycle:
         except CycleError:
             cycle.discard(old)
             raise
+        cycle.open_tap(old)
         return cycle
+
+    def open_tap(self, old: Cycle | None) -> None:
+        """lifecycle_capture's kernel tap (capture_kernel.py), before any worker starts: the
+        old generation's when it captures the same ports with room enough; none and why
+        when the kernel refuses (the workers then capture in user space)."""
+        from .capture import capture_ports, kernel_matching
+        from .capture_kernel import Tap, capacity_for
+
+        config = self.config
+        ports = capture_ports(config)
+        if not ports or not kernel_matching(config):
+            return
+        tap = old.tap if old is not None else None
+        if (
+            tap is not None
+            and tap.ports == ports
+            and tap.capacity >= capacity_for(config, self.workers)
+        ):
+            self.tap = tap
+            return
+        self.tap, self.tap_why = Tap.open(config, self.workers)
 
     def activate(self) -> None:
         """This generation's main error_log lines become the process's."""
@@ -120,6 +144,8 @@ class Cycle:
         if keep is None or keep.error_target is not self.error_target:
             self.error_target.close()
         self.files.clear()
+        if self.tap is not None and (keep is None or keep.tap is not self.tap):
+            self.tap.close()
 
 
 def remove_upload_temps(config: Config, pid: int | None = None) -> int:

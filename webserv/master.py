@@ -197,6 +197,8 @@ class Master:
             for sock in cycle.sockets.all():
                 if id(sock) not in keep and sock.fileno() >= 0:
                     os.close(sock.detach())
+            if cycle is not mine and cycle.tap is not None and cycle.tap is not mine.tap:
+                cycle.tap.close()  # (another generation's capture map: the child's copies)
             if cycle is not mine:
                 for file in cycle.config.log_files:
                     if file.fd > 2:

@@ -16,6 +16,7 @@ import json
 import random
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -33,7 +34,7 @@ error_log {tmp}/error.log info;
 {main}
 http {{
     access_log off;
-    lifecycle_capture on;
+    lifecycle_capture {mode};
     # every poll of /status is a connection too: a ring of 200 would let the test's own polls
     # push the connections it waits for out of it
     status_history 20000;
@@ -57,8 +58,17 @@ def needs_capture() -> None:
         pytest.skip(f"no AF_PACKET capture here ({exc}): needs Linux and CAP_NET_RAW")
 
 
-def conf(main: str = "master_process off;") -> str:
-    return CONF.replace("{main}", main)
+# `on`: the kernel's map (capture_kernel.py); `userspace`: the worker's table (capture_match)
+MODES = ("on", "userspace")
+
+
+@pytest.fixture(params=MODES)
+def mode(request) -> str:
+    return request.param
+
+
+def conf(main: str = "master_process off;", mode: str = "on") -> str:
+    return CONF.replace("{main}", main).replace("{mode}", mode)
 
 
 def fetch(port: int, path: str) -> bytes:
@@ -132,9 +142,9 @@ def rss_kb(pid: int) -> int:
     return int(re.search(r"VmRSS:\s+(\d+)", text)[1])
 
 
-def test_a_syn_and_rst_flood_stays_bounded(webserv):
+def test_a_syn_and_rst_flood_stays_bounded(webserv, mode):
     needs_capture()
-    server: RunningServer = webserv(conf(), FILES)
+    server: RunningServer = webserv(conf(mode=mode), FILES)
     pid = server.proc.pid  # master_process off: the server is the worker
     # capture is up (the port accepts before the worker's capture socket exists: the
     # connections made meanwhile have no handshake on their wire)
@@ -153,11 +163,16 @@ def test_a_syn_and_rst_flood_stays_bounded(webserv):
     def flood_counted():
         cap = status(server.port)["capture"]
         dropped = cap["dropped"]["pending_full"] + cap["dropped"]["kernel"]
-        return cap if dropped >= FLOOD_SYNS + FLOOD_RSTS - capture_match.MAX_PENDING else None
+        return cap if dropped >= FLOOD_SYNS + FLOOD_RSTS - cap["pending_max"] else None
 
     cap = wait_until(flood_counted, timeout=30)
     print(f"\nafter {FLOOD_SYNS} SYNs and {FLOOD_RSTS} RSTs: {cap}")
-    assert cap["pending"] <= cap["pending_max"] == capture_match.MAX_PENDING
+    assert cap["pending"] <= cap["pending_max"]
+    if cap["mode"] == "kernel":  # the map: room for the worker's connections and the pending
+        assert cap["pending_max"] == capture_match.MAX_PENDING + 1024  # (worker_connections)
+        assert cap["pending_max"] < FLOOD_SYNS + FLOOD_RSTS
+    else:
+        assert mode == "userspace" and cap["pending_max"] == capture_match.MAX_PENDING
     metrics = fetch(server.port, "/metrics").decode()
     found = dict(
         re.findall(r'^webserv_capture_dropped_total\{reason="(\w+)"\} (\S+)', metrics, re.M)
@@ -173,11 +188,11 @@ def test_a_syn_and_rst_flood_stays_bounded(webserv):
     assert record["wire"]["client_isn"] == record["syn"]["isn"]
 
 
-def test_two_workers_each_record_their_own(webserv):
+def test_two_workers_each_record_their_own(webserv, mode):
     needs_capture()
     # reuseport: the kernel spreads the connections over both workers' sockets, while each
-    # worker's capture still sees the segments of both
-    text = conf("worker_processes 2;").replace(
+    # worker's capture still sees the segments of both (`on`: the one map both workers read)
+    text = conf("worker_processes 2;", mode).replace(
         "listen 127.0.0.1:{port};", "listen 127.0.0.1:{port} reuseport;"
     )
     server: RunningServer = webserv(text, FILES)
@@ -207,7 +222,7 @@ def test_two_workers_each_record_their_own(webserv):
 
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is missing")
-def test_without_cap_net_raw_one_warning_and_no_wire(webserv, tmp_path, monkeypatch):
+def test_without_cap_net_raw_one_warning_and_no_wire(webserv, tmp_path, monkeypatch, mode):
     needs_capture()  # (root: then setpriv can take CAP_NET_RAW away)
     wrapper = tmp_path / "python-without-net-raw"
     wrapper.write_text(f'#!/bin/sh\nexec setpriv --bounding-set -net_raw "{sys.executable}" "$@"\n')
@@ -217,7 +232,7 @@ def test_without_cap_net_raw_one_warning_and_no_wire(webserv, tmp_path, monkeypa
     if probe.returncode == 0:
         pytest.skip("setpriv could not take CAP_NET_RAW away here")
     monkeypatch.setattr(sys, "executable", str(wrapper))
-    server: RunningServer = webserv(conf("worker_processes 2;"), FILES)
+    server: RunningServer = webserv(conf("worker_processes 2;", mode), FILES)
     monkeypatch.undo()
     client_port = one_connection(server.port)
 
@@ -232,3 +247,56 @@ def test_without_cap_net_raw_one_warning_and_no_wire(webserv, tmp_path, monkeypa
     assert len(warnings) == 1, warnings
     assert "[warn]" in warnings[0] and "CAP_NET_RAW" in warnings[0]
     assert status(server.port)["capture"] is None
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is missing")
+def test_without_cap_bpf_the_user_space_capture_with_one_warning(webserv, tmp_path, monkeypatch):
+    """`lifecycle_capture on;` where the kernel refuses the eBPF program (no CAP_BPF, no
+    CAP_SYS_ADMIN) but AF_PACKET is allowed: one warning saying so, and every connection's
+    wire as complete as before, from the user-space capture."""
+    needs_capture()
+    wrapper = tmp_path / "python-without-bpf"
+    wrapper.write_text(
+        f'#!/bin/sh\nexec setpriv --bounding-set -bpf,-sys_admin,-perfmon "{sys.executable}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    probe = subprocess.run(
+        [str(wrapper), "-c", "from webserv.capture_kernel import Tap; Tap([9], 64, True)"],
+        capture_output=True,
+    )
+    if probe.returncode == 0:
+        pytest.skip("setpriv could not take CAP_BPF away here")
+    monkeypatch.setattr(sys, "executable", str(wrapper))
+    server: RunningServer = webserv(conf("worker_processes 2;"), FILES)
+    monkeypatch.undo()
+    record = wait_until(lambda: a_complete_one(server.port), timeout=30)
+    assert record["wire"]["client_isn"] == record["syn"]["isn"]
+    assert status(server.port)["capture"]["mode"] == "ring"
+    text = (server.tmp / "error.log").read_text()
+    warnings = [line for line in text.splitlines() if "lifecycle_capture" in line]
+    assert len(warnings) == 1, warnings
+    assert "[warn]" in warnings[0] and "no kernel matching" in warnings[0], warnings
+
+
+def test_a_reload_keeps_the_kernel_map(webserv):
+    """`-s reload` with the same captured ports: the new generation's workers read the map
+    the old one made (capture_kernel.Tap shared), and connections after it are complete."""
+    needs_capture()
+    server: RunningServer = webserv(conf("worker_processes 1;"), FILES)
+    wait_until(lambda: a_complete_one(server.port), timeout=30)
+    if status(server.port)["capture"]["mode"] != "kernel":
+        pytest.skip("the kernel refused the eBPF program here")
+    before = set(server.worker_pids(1))
+    for _ in range(40):
+        one_connection(server.port)
+    made = status(server.port)["capture"]["created"]
+    assert made > 40
+    server.proc.send_signal(signal.SIGHUP)  # (the master's reload)
+    wait_until(lambda: not before & set(server.worker_pids(1)), timeout=30)
+    record = wait_until(lambda: a_complete_one(server.port), timeout=30)
+    assert record["worker"]["pid"] not in before
+    assert [s["role"] for s in record["wire"]["segments"]][:3] == ["syn", "syn-ack", "ack"]
+    cap = status(server.port)["capture"]
+    assert cap["mode"] == "kernel"
+    # the same map counted on: a new one would have counted only the few made since
+    assert cap["created"] > made

@@ -39,7 +39,7 @@ master_process off;
 http {{
     access_log off;
     lifecycle_log {tmp}/logs/lifecycle.log;
-    lifecycle_capture on;
+    lifecycle_capture {mode};
     server {{
         listen 127.0.0.1:{port};
         listen [::1]:{port};
@@ -65,12 +65,19 @@ def can_capture() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+# `on`: matched in the kernel by the eBPF program (capture_kernel.py), where the kernel
+# takes it; `userspace`: the classic filter and the worker's table (capture_match.py)
+MODES = ("on", "userspace")
+
+
+@pytest.fixture(scope="module", params=MODES)
+def server(tmp_path_factory, request):
     why = can_capture()
     if why:
         pytest.skip(why)
-    srv = RunningServer(tmp_path_factory.mktemp("capture"), CONF, FILES)
+    srv = RunningServer(
+        tmp_path_factory.mktemp("capture"), CONF.replace("{mode}", request.param), FILES
+    )
     if not ipv6_loopback():
         srv.conf.write_text(srv.conf.read_text().replace(f"listen [::1]:{srv.port};", ""))
     srv.start()
@@ -225,6 +232,8 @@ def test_metrics_and_status_show_the_capture(server):
     data = wait_until(lambda: _status(server))
     cap = data["capture"]
     assert cap["on"] is True and cap["ports"] == [server.port]
+    kernel = "lifecycle_capture on;" in server.conf.read_text()
+    assert (cap["mode"] == "kernel") == kernel, cap  # (root, Linux ≥ 5.12: the kernel's)
     assert cap["captured"] > 0
     assert cap["dropped"] == {"kernel": 0, "pending_full": 0, "wire_full": 0}
     metrics = _get(server, "/metrics").decode()

@@ -41,20 +41,29 @@ directive(
 )
 
 
+def _capture(stmt: Statement, args: list[str]) -> bool | str:
+    if args[0] == "userspace":
+        return "userspace"
+    return _flag(stmt, args)
+
+
 directive(
     "lifecycle_capture",
     HS,
     1,
     1,
-    _flag,
+    _capture,
     default=False,
-    syntax="lifecycle_capture on | off;",
+    syntax="lifecycle_capture on | off | userspace;",
     default_text="off",
-    doc="Capture the handshake and close segments of the server's ports (an `AF_PACKET` "
-    "socket with a kernel BPF filter: SYN, FIN, RST and zero-payload ACKs, never data) and "
-    "add them to each connection's record as `wire`: the server's ISN, every segment's "
-    "sequence and acknowledgement numbers and kernel receive time. Needs `CAP_NET_RAW`; "
-    "without it one warning and the lifecycle works without it.",
+    doc="Capture the handshake and close segments of the server's ports and add them to "
+    "each connection's record as `wire`: the server's ISN, every segment's sequence and "
+    "acknowledgement numbers and kernel receive time. `on`: an eBPF program on an "
+    "`AF_PACKET` tap keeps each connection's segments in a kernel map that the worker reads "
+    "once, after the close (Linux 5.12+, `CAP_BPF` or `CAP_SYS_ADMIN`); where that is refused, "
+    "as `userspace`: a classic BPF filter passes SYN, FIN, RST and zero-payload ACKs (never "
+    "data) to each worker, which matches them. Needs `CAP_NET_RAW`; without it one warning and "
+    "the lifecycle works without it.",
 )
 
 

@@ -119,7 +119,7 @@ class Server:
     lifecycle_log: Any = None  # logs.LogFile, or None
     status_history: int = 200
     request_tcpinfo: int = 0  # lifecycle_request_tcpinfo: every Nth request (0: off)
-    lifecycle_capture: bool = False  # capture.py: the handshake and close as on the wire
+    lifecycle_capture: bool | str = False  # capture.py: on (True), off, "userspace"
     tls: Any = None  # tls.TlsSettings when it has an ssl_certificate
     ssl_context: Any = None  # its ssl.SSLContext (what SNI switches a handshake to)
     real_ip: Any = None  # directives_proxy.RealIp: trusted balancers (set_real_ip_from)

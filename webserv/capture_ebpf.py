@@ -12,6 +12,7 @@ calls; knows nothing of TCP, of connections or of the event loop.
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import struct
 import sys
@@ -22,7 +23,7 @@ _NR = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "ppc64": 3
 NR = _NR.get(os.uname().machine) if sys.platform.startswith("linux") else None
 
 MAP_CREATE, MAP_LOOKUP_ELEM, MAP_DELETE_ELEM, PROG_LOAD, MAP_DELETE_BATCH = 0, 1, 3, 5, 27
-MAP_HASH, MAP_ARRAY, MAP_LRU_HASH = 1, 2, 9
+MAP_HASH, MAP_ARRAY, MAP_LRU_HASH, MAP_RINGBUF = 1, 2, 9, 27
 F_MMAPABLE = 1 << 10
 PROG_SOCKET_FILTER = 1
 SO_ATTACH_BPF = 50  # asm-generic (capture.py's _GENERIC refuses the other architectures)
@@ -40,7 +41,7 @@ JA, JEQ, JGT, JGE, JSET, JNE, JSLT, CALL, EXIT = (
 FETCH = 0x01
 PSEUDO_MAP_FD, PSEUDO_MAP_VALUE = 1, 2
 # helpers
-LOOKUP, UPDATE, KTIME_GET_NS = 1, 2, 5
+LOOKUP, UPDATE, DELETE, KTIME_GET_NS, RINGBUF_OUTPUT = 1, 2, 3, 5, 130
 R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, FP = range(11)
 
 _INSN = struct.Struct("<BBhi")
@@ -269,3 +270,51 @@ class MapReader:
                 if self.syscall(*self.delete_args) == 0:
                     gone += 1
         return gone
+
+
+class RingReader:
+    """The consumer side of a BPF_MAP_TYPE_RINGBUF (Linux 5.8): its consumer page mapped
+    read-write, its producer page and data (mapped twice over, so a record that wraps is
+    contiguous) read-only; `read()` takes every committed record and moves the consumer
+    position past them — memory reads only, no system call. (Plain loads: the ordering the
+    kernel's release store needs from the reader is what x86 gives; capture_kernel uses a
+    ring only there.)"""
+
+    BUSY, DISCARD, HEADER = 1 << 31, 1 << 30, 8
+
+    def __init__(self, fd: int, size: int) -> None:
+        page = mmap.PAGESIZE
+        self.page = page
+        self.mask = size - 1
+        self.consumer = mmap.mmap(fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        try:
+            self.data = mmap.mmap(fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ,
+                                  offset=page)  # fmt: skip
+        except BaseException:
+            self.consumer.close()
+            raise
+
+    def read(self) -> list[bytes]:
+        data, consumer, page, mask = self.data, self.consumer, self.page, self.mask
+        start = position = int.from_bytes(consumer[0:8], "little")
+        produced = int.from_bytes(data[0:8], "little")
+        out = []
+        while position < produced:
+            off = page + (position & mask)
+            header = int.from_bytes(data[off : off + 4], "little")
+            if header & self.BUSY:
+                break  # (reserved, not committed yet: the next read takes it)
+            length = header & ~(self.BUSY | self.DISCARD)
+            if not header & self.DISCARD:
+                out.append(data[off + 8 : off + 8 + length])
+            position += (length + self.HEADER + 7) & ~7
+        if position != start:
+            consumer[0:8] = position.to_bytes(8, "little")
+        return out
+
+    def close(self) -> None:
+        for mapping in (self.consumer, self.data):
+            try:
+                mapping.close()
+            except BufferError:
+                pass

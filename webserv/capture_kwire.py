@@ -2,15 +2,19 @@
 wire is its key in the generation's map, read once after the connection closed.
 
 At accept, a record gets a `KernelWire`: its key (from the saved SYN, with the client's ISN;
-else from the socket's addresses) and nothing else — no system call. When Worker.fold hands
-over a closed record its entry is read (one bpf() look-up; by then the close is usually
-complete on the wire: the lingering close has seen the client's FIN); one not complete yet
-is held and read again every SLOW_LOOK, by later folds, until it is or it has waited
-SETTLE. It then retires with the entry's bytes kept and decoded only when asked for (status
-page, lifecycle log); a fold's entries are deleted in one call. An open connection's wire
-is looked up when something reads it (the status page). No timer of its own: measured, a
-timer that woke the loop a few ms after each close to read its entry then cost more system
-time per connection (+6 µs) than the look-up it spaced out.
+else from the socket's addresses) and nothing else — no system call. With one worker the
+program hands each entry whose close is complete over through a ring buffer (read from
+shared memory at each fold, no system call) and deletes it from the map; a closed record
+takes its entry from there, at once or at a later fold (a client's close completes on the
+wire after the server's socket is closed). With several workers, or where there is no ring,
+Worker.fold's closed record reads its entry (one bpf() look-up; by then the close is
+usually complete: the lingering close has seen the client's FIN) and a fold's entries are
+deleted in one call. A record whose close is not complete is looked up again every
+SLOW_LOOK, by later folds, until it is or it has waited SETTLE. It then retires with the
+entry's bytes kept and decoded only when asked for (status page, lifecycle log). An open
+connection's wire is looked up when something reads it (the status page). No timer of its
+own: measured, a timer that woke the loop a few ms after each close to read its entry cost
+more system time per connection (+6 µs) than the look-up it spaced out.
 
 A wire is the same `capture_match.Wire` the user-space capture builds, so the JSON, the
 page and the log do not know which capture made it. Owns the worker's held records and its
@@ -24,11 +28,13 @@ import time
 from collections import deque
 from typing import Any
 
-from .capture_ebpf import MapReader
+from .capture_ebpf import MapReader, RingReader
 from .capture_kernel import (
     KEY_SIZE,
+    OFF_KEY,
     OFF_NSEG,
     OFF_X,
+    RING_SIZE,
     ROLES,
     SLOT,
     SLOTS,
@@ -81,28 +87,28 @@ def decode(raw: bytes | None, lost: bool, now_real: float, now_mono: float) -> W
 class KernelWire:
     """A record's wire in the kernel map (the Wire interface the lifecycle reads)."""
 
-    __slots__ = ("key", "isn", "reader", "raw", "final", "lost", "_wire")
+    __slots__ = ("key", "isn", "source", "raw", "final", "lost", "_wire")
 
-    def __init__(self, key: bytes, isn: int | None, reader: MapReader) -> None:
+    def __init__(self, key: bytes, isn: int | None, source: KernelCapture) -> None:
         self.key = key
         self.isn = isn
-        self.reader = reader
+        self.source = source
         self.raw: bytes | None = None
         self.final = False  # retired: `raw` is all there will be
         self.lost = False
         self._wire: Wire | None = None
 
+    def mine(self, raw: bytes) -> bool:
+        """Not a newer connection's entry on the same 4-tuple (its SYN says another ISN)."""
+        return self.isn is None or not raw[16] or _X.unpack_from(raw, OFF_X)[0] == self.isn
+
     def look(self) -> bytes | None:
-        """The entry now (None: none, or a newer connection's on the same 4-tuple)."""
-        raw = self.reader.lookup(self.key)
-        if (
-            raw is not None
-            and self.isn is not None
-            and raw[16]
-            and (_X.unpack_from(raw, OFF_X)[0] != self.isn)
-        ):
-            return None
-        return raw
+        """The entry now: handed over by the ring, or in the map (None: none, or another
+        connection's)."""
+        raw = self.source.ready.get(self.key)
+        if raw is None:
+            raw = self.source.reader.lookup(self.key)
+        return raw if raw is not None and self.mine(raw) else None
 
     def current(self) -> Wire:
         if self.final:
@@ -136,12 +142,18 @@ class KernelCapture:
         self.tap = tap
         self.ports = frozenset(tap.ports)
         self.reader = MapReader(tap.wires, KEY_SIZE, VALUE_SIZE)
+        self.ring = None if tap.ring_fd is None else RingReader(tap.ring_fd, RING_SIZE)
+        # complete entries the ring handed over, by key, until their record closes (a
+        # server's close completes on the wire before its lingering close returns)
+        self.ready: dict[bytes, bytes] = {}
+        self.ready_since: deque[tuple[float, bytes, bytes]] = deque()
         self.stats = stats
         self.slot = slot  # the scoreboard slot: this worker's claim counter
         self.reports = reports  # the map's own counts go to /metrics from one worker only
-        # closed records whose close was not complete at their first look:
-        # (look again at, give up at, item), in that order
+        # closed records whose close was not complete when they were handed over:
+        # (look it up at, give up at, item)
         self.held: deque[tuple[float, float, Any]] = deque()
+        self.held_due = 0.0  # the earliest look-up among them
         self.segments = 0  # kept segments of the entries this worker read
         self.claimed = 0
         self.timer = loop.call_later(TICK, self.tick)
@@ -157,28 +169,34 @@ class KernelCapture:
             isn = None
         else:
             key, isn = found
-        record.wire = KernelWire(key.ljust(KEY_SIZE, b"\0"), isn, self.reader)
+        record.wire = KernelWire(key.ljust(KEY_SIZE, b"\0"), isn, self)
 
     def settle(self, batch: list[Any]) -> list[Any]:
         """Worker.fold's closed records: those to retire now (see the module docstring)."""
         out: list[Any] = []
         done: list[bytes] = []
         now = time.monotonic()
-        held = self.held
+        handed = self._drain(now) if self.ring is not None else 0
+        ready, held = self.ready, self.held
         for item in batch:
             wire = getattr(item[0], "wire", None)
             if wire.__class__ is not KernelWire:
                 out.append(item)
-            elif not self._finish(wire, now + SETTLE, now, done):
+                continue
+            if ready:
+                raw = ready.pop(wire.key, None)
+                if raw is not None and wire.mine(raw):
+                    self._final(wire, raw)
+                    out.append(item)
+                    continue
+            if self.ring is None and self._finish(wire, now + SETTLE, now, done):
+                out.append(item)
+            else:
+                if not held:
+                    self.held_due = now + SLOW_LOOK
                 held.append((now + SLOW_LOOK, now + SETTLE, item))
-            else:
-                out.append(item)
-        while held and held[0][0] <= now:
-            _, until, item = held.popleft()
-            if self._finish(item[0].wire, until, now, done):
-                out.append(item)
-            else:
-                held.append((now + SLOW_LOOK, until, item))
+        if held and (handed or self.held_due <= now):
+            self._recheck(now, out, done)
         if done:
             try:
                 self.reader.delete(done)
@@ -190,8 +208,43 @@ class KernelCapture:
             self.count()
         return out
 
+    def _drain(self, now: float) -> int:
+        """The ring's complete entries into `ready`; how many."""
+        entries = self.ring.read()
+        ready, since = self.ready, self.ready_since
+        for raw in entries:
+            key = raw[OFF_KEY : OFF_KEY + KEY_SIZE]
+            ready[key] = raw
+            since.append((now, key, raw))
+        return len(entries)
+
+    def _recheck(self, now: float, out: list[Any], done: list[bytes]) -> None:
+        """The held records: handed over by the ring since, or due for a look-up."""
+        keep: deque[tuple[float, float, Any]] = deque()
+        ready, due = self.ready, now + SLOW_LOOK
+        for entry in self.held:
+            look_at, until, item = entry
+            wire = item[0].wire
+            raw = ready.pop(wire.key, None) if ready else None
+            if raw is not None and wire.mine(raw):
+                self._final(wire, raw)
+                out.append(item)
+            elif look_at > now:
+                keep.append(entry)
+                due = min(due, look_at)
+            elif self._finish(wire, until, now, done):
+                out.append(item)
+            else:
+                keep.append((now + SLOW_LOOK, until, item))
+        self.held = keep
+        self.held_due = due
+
+    def _final(self, wire: KernelWire, raw: bytes) -> None:
+        wire.raw, wire.final = raw, True
+        self.segments += min(MAX_SEGMENTS, _NSEG.unpack_from(raw, OFF_NSEG)[0])
+
     def _finish(self, wire: KernelWire, until: float, now: float, done: list[bytes]) -> bool:
-        """Look at the entry; True (and the wire final) if the close is complete on the
+        """Look the entry up; True (and the wire final) if the close is complete on the
         wire or has waited long enough."""
         try:
             raw = wire.look()
@@ -205,6 +258,7 @@ class KernelCapture:
             return False
         else:
             done.append(wire.key)
+            self.ready.pop(wire.key, None)
             self.segments += min(MAX_SEGMENTS, _NSEG.unpack_from(raw, OFF_NSEG)[0])
             if not raw[16]:
                 wire.lost = self.tap.pushed_out() > 0
@@ -212,6 +266,14 @@ class KernelCapture:
         return True
 
     def tick(self) -> None:
+        """Entries the ring handed over that no record claimed (refused connections, a
+        server without the lifecycle on a captured port) go after 2 × SETTLE."""
+        since, ready = self.ready_since, self.ready
+        limit = time.monotonic() - 2 * SETTLE
+        while since and (since[0][0] <= limit or len(since) > self.tap.capacity):
+            _, key, raw = since.popleft()
+            if ready.get(key) is raw:
+                del ready[key]
         self.count()
         if self.on:
             self.timer = self.loop.call_later(TICK, self.tick)
@@ -234,9 +296,10 @@ class KernelCapture:
             "mode": "kernel",
             "ports": sorted(self.ports),
             "own": None,
-            "pending": min(tap.capacity, max(0, created - tap.claimed())),
+            "pending": min(tap.capacity, max(0, created - tap.claimed() - tap.handed_over())),
             "pending_max": tap.capacity,
             "created": created,  # entries the program made since the map was (all workers)
+            "handed_over": tap.handed_over() if self.ring is not None else None,
             "held": len(self.held),
             "captured": self.segments,
             "read": self.claimed,
@@ -256,6 +319,8 @@ class KernelCapture:
 
     def close(self) -> list[Any]:
         """Stop; the records still waiting, their wires as they are now, to retire."""
+        if self.ring is not None:
+            self._drain(time.monotonic())
         out = []
         for _, _, item in self.held:
             wire = item[0].wire

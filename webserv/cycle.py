@@ -101,7 +101,7 @@ class Cycle:
         old generation's when it captures the same ports with room enough; none and why
         when the kernel refuses (the workers then capture in user space)."""
         from .capture import capture_ports, kernel_matching
-        from .capture_kernel import Tap, capacity_for
+        from .capture_kernel import RING_SAFE, Tap, capacity_for
 
         config = self.config
         ports = capture_ports(config)
@@ -112,6 +112,7 @@ class Cycle:
             tap is not None
             and tap.ports == ports
             and tap.capacity >= capacity_for(config, self.workers)
+            and tap.wants_ring == (self.workers == 1 and RING_SAFE)
         ):
             self.tap = tap
             return

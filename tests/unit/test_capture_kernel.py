@@ -96,7 +96,7 @@ def test_a_reset_completes_a_close():
 
 def test_the_program_passes_the_verifier_where_the_kernel_allows_it():
     try:
-        tap = k.Tap([8080, 8443], 64, True)
+        tap = k.Tap([8080, 8443], 64, True, True)
     except OSError as exc:
         pytest.skip(f"no eBPF socket filter here ({exc})")
     try:
@@ -105,3 +105,62 @@ def test_the_program_passes_the_verifier_where_the_kernel_allows_it():
         assert tap.claimed() == 5
     finally:
         tap.close()
+
+
+def test_a_complete_close_comes_through_the_ring_and_an_open_one_stays_in_the_map():
+    """The program on a real tap over real loopback connections: each closed one's entry
+    is handed over through the ring, complete, with its own key, and deleted from the map;
+    an open one is in the map (one look-up) with its handshake."""
+    import socket
+    import time
+
+    from webserv.capture_ebpf import MapReader, RingReader
+    from webserv.capture_keys import address_key
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        tap = k.Tap([port], 64, True, True)
+    except OSError as exc:
+        listener.close()
+        pytest.skip(f"no eBPF socket filter here ({exc})")
+    if tap.ring_fd is None:
+        tap.close()
+        listener.close()
+        pytest.skip("no BPF ring buffer here")
+    ring = RingReader(tap.ring_fd, k.RING_SIZE)
+    reader = MapReader(tap.wires, k.KEY_SIZE, k.VALUE_SIZE)
+    try:
+        keys = []
+        for _ in range(3):
+            client = socket.create_connection(("127.0.0.1", port))
+            server, _ = listener.accept()
+            keys.append(address_key(("127.0.0.1", client.getsockname()[1]), ("127.0.0.1", port)))
+            client.close()
+            server.close()
+        still = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+        open_key = address_key(("127.0.0.1", still.getsockname()[1]), ("127.0.0.1", port))
+        entries: list[bytes] = []
+        for _ in range(200):
+            entries += ring.read()
+            if len(entries) >= 3:
+                break
+            time.sleep(0.01)  # (the last ACKs cross the loopback: not an assertion)
+        got = {raw[k.OFF_KEY : k.OFF_KEY + 12]: raw for raw in entries}
+        assert sorted(got) == sorted(keys)
+        assert all(complete(raw) for raw in got.values())
+        assert all(reader.lookup(key.ljust(k.KEY_SIZE, b"\0")) is None for key in keys)
+        assert tap.handed_over() == 3 and tap.created() == 4
+        raw = reader.lookup(open_key.ljust(k.KEY_SIZE, b"\0"))
+        assert raw is not None and not complete(raw)
+        roles = [s["role"] for s in decode(raw, False, 0.0, 0.0).to_json(0.0)["segments"]]
+        assert roles == ["syn", "syn-ack", "ack"]
+        still.close()
+        accepted.close()
+    finally:
+        ring.close()
+        tap.close()
+        listener.close()

@@ -46,6 +46,7 @@ from .logs import error_log
 
 SLOW_LOOK = 0.05  # seconds between two looks at an entry whose close is not complete
 TICK = 0.5  # seconds between two updates of the /metrics counts
+AGE_OUT = 2 * SETTLE  # seconds a handed-over entry waits for its record, at least
 _HEADER = struct.Struct("<IIII11B")
 _SLOT = struct.Struct("<QIIHBBB")
 _NSEG = struct.Struct("<I")
@@ -105,7 +106,8 @@ class KernelWire:
     def look(self) -> bytes | None:
         """The entry now: handed over by the ring, or in the map (None: none, or another
         connection's)."""
-        raw = self.source.ready.get(self.key)
+        source = self.source
+        raw = source.ready.get(self.key) or source.stale.get(self.key)
         if raw is None:
             raw = self.source.reader.lookup(self.key)
         return raw if raw is not None and self.mine(raw) else None
@@ -144,9 +146,12 @@ class KernelCapture:
         self.reader = MapReader(tap.wires, KEY_SIZE, VALUE_SIZE)
         self.ring = None if tap.ring_fd is None else RingReader(tap.ring_fd, RING_SIZE)
         # complete entries the ring handed over, by key, until their record closes (a
-        # server's close completes on the wire before its lingering close returns)
+        # server's close completes on the wire before its lingering close returns); those
+        # no record claims (a refused connection, a server without the lifecycle on a
+        # captured port) go after one to two AGE_OUT periods (`stale`, then dropped)
         self.ready: dict[bytes, bytes] = {}
-        self.ready_since: deque[tuple[float, bytes, bytes]] = deque()
+        self.stale: dict[bytes, bytes] = {}
+        self.aged_at = time.monotonic()
         self.stats = stats
         self.slot = slot  # the scoreboard slot: this worker's claim counter
         self.reports = reports  # the map's own counts go to /metrics from one worker only
@@ -176,20 +181,21 @@ class KernelCapture:
         out: list[Any] = []
         done: list[bytes] = []
         now = time.monotonic()
-        handed = self._drain(now) if self.ring is not None else 0
-        ready, held = self.ready, self.held
+        ring = self.ring is not None
+        handed = self._drain(now) if ring else 0
+        ready, stale, held = self.ready, self.stale, self.held
         for item in batch:
             wire = getattr(item[0], "wire", None)
             if wire.__class__ is not KernelWire:
                 out.append(item)
                 continue
-            if ready:
-                raw = ready.pop(wire.key, None)
+            if ring:
+                raw = ready.pop(wire.key, None) or stale.pop(wire.key, None)
                 if raw is not None and wire.mine(raw):
                     self._final(wire, raw)
                     out.append(item)
                     continue
-            if self.ring is None and self._finish(wire, now + SETTLE, now, done):
+            if not ring and self._finish(wire, now + SETTLE, now, done):
                 out.append(item)
             else:
                 if not held:
@@ -211,21 +217,22 @@ class KernelCapture:
     def _drain(self, now: float) -> int:
         """The ring's complete entries into `ready`; how many."""
         entries = self.ring.read()
-        ready, since = self.ready, self.ready_since
+        ready = self.ready
         for raw in entries:
-            key = raw[OFF_KEY : OFF_KEY + KEY_SIZE]
-            ready[key] = raw
-            since.append((now, key, raw))
+            ready[raw[OFF_KEY : OFF_KEY + KEY_SIZE]] = raw
+        if now - self.aged_at > AGE_OUT:
+            self.aged_at = now
+            self.stale, self.ready = ready, {}
         return len(entries)
 
     def _recheck(self, now: float, out: list[Any], done: list[bytes]) -> None:
         """The held records: handed over by the ring since, or due for a look-up."""
         keep: deque[tuple[float, float, Any]] = deque()
-        ready, due = self.ready, now + SLOW_LOOK
+        ready, stale, due = self.ready, self.stale, now + SLOW_LOOK
         for entry in self.held:
             look_at, until, item = entry
             wire = item[0].wire
-            raw = ready.pop(wire.key, None) if ready else None
+            raw = ready.pop(wire.key, None) or stale.pop(wire.key, None)
             if raw is not None and wire.mine(raw):
                 self._final(wire, raw)
                 out.append(item)
@@ -247,8 +254,10 @@ class KernelCapture:
         """Look the entry up; True (and the wire final) if the close is complete on the
         wire or has waited long enough."""
         try:
-            raw = wire.look()
+            raw = self.reader.lookup(wire.key)
         except OSError:
+            raw = None
+        if raw is not None and not wire.mine(raw):
             raw = None
         if raw is None:
             if until > now:
@@ -258,7 +267,6 @@ class KernelCapture:
             return False
         else:
             done.append(wire.key)
-            self.ready.pop(wire.key, None)
             self.segments += min(MAX_SEGMENTS, _NSEG.unpack_from(raw, OFF_NSEG)[0])
             if not raw[16]:
                 wire.lost = self.tap.pushed_out() > 0
@@ -266,14 +274,8 @@ class KernelCapture:
         return True
 
     def tick(self) -> None:
-        """Entries the ring handed over that no record claimed (refused connections, a
-        server without the lifecycle on a captured port) go after 2 × SETTLE."""
-        since, ready = self.ready_since, self.ready
-        limit = time.monotonic() - 2 * SETTLE
-        while since and (since[0][0] <= limit or len(since) > self.tap.capacity):
-            _, key, raw = since.popleft()
-            if ready.get(key) is raw:
-                del ready[key]
+        if self.ring is not None:
+            self._drain(time.monotonic())  # (and ages out what no record claimed)
         self.count()
         if self.on:
             self.timer = self.loop.call_later(TICK, self.tick)

@@ -42,9 +42,11 @@ from .capture_bpf import (  # noqa: F401 (the names tests and readers use as cap
     RET,
     SNAP,
     attach_filter,
+    bind_loopback,
     bpf_program,
+    drain,
 )
-from .capture_keys import address_key, syn_key
+from .capture_keys import record_key
 from .capture_match import WireTable
 from .capture_ring import _TCP, decode
 from .logs import error_log
@@ -55,7 +57,6 @@ PACKET_STATISTICS = 6
 # asm-generic values (x86, arm, riscv...); alpha, mips, parisc and sparc number them otherwise
 SO_RCVBUFFORCE = 33
 SO_TIMESTAMPNS = SCM_TIMESTAMPNS = 35
-PACKET_IGNORE_OUTGOING = 23  # (Linux 4.20)
 _GENERIC = sys.platform.startswith("linux") and not any(
     arch in os.uname().machine for arch in ("mips", "sparc", "parisc", "alpha")
 )
@@ -119,23 +120,14 @@ def _configure(sock: socket.socket, ports: list[int], loopback: bool) -> None:
     """The filter, the interface, timestamps, the buffer, non-blocking, an empty queue."""
     attach_filter(sock, bpf_program(ports))
     if loopback:
-        sock.bind(("lo", ETH_P_ALL))
-        try:
-            sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-        except OSError:
-            pass  # (an older kernel: the filter drops the outgoing copies)
+        bind_loopback(sock)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
     except OSError:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
     sock.setblocking(False)
-    # what arrived between socket() and the filter was not filtered: drop it
-    for _ in range(100_000):
-        try:
-            sock.recv(1)
-        except (BlockingIOError, InterruptedError):
-            break
+    drain(sock)
     drops(sock)  # (and forget its counts)
 
 
@@ -236,15 +228,9 @@ class Capture:
 
     def attach(self, record: Any, conn: Any) -> None:
         """A connection accepted: its record's wire (one dict lookup by 4-tuple)."""
-        found = syn_key(record.syn)
-        if found is None:
-            try:
-                key = address_key((conn.remote_addr, conn.remote_port), conn.local_address)
-            except (OSError, ValueError, TypeError):
-                return
-            record.wire = self.table.attach(key, None)
-        else:
-            record.wire = self.table.attach(found[0], found[1])
+        found = record_key(record, conn)
+        if found is not None:
+            record.wire = self.table.attach(*found)
 
     def wake(self) -> None:
         """The reader callback: read a batch, then pause reading for PAUSE seconds."""

@@ -2,7 +2,8 @@
 here from labelled instructions and attached with SO_ATTACH_FILTER: the kernel runs it on
 every packet of the tap and keeps only TCP segments to or from the captured ports with SYN,
 FIN or RST set, or with no payload, cut to their headers; not the outgoing copy of a
-loopback packet. Owns the instruction encoding (linux/filter.h) and nothing else."""
+loopback packet. Owns the instruction encoding (linux/filter.h), and the two steps of a tap
+socket's set-up both captures take (bind_loopback, drain); nothing else."""
 
 from __future__ import annotations
 
@@ -108,3 +109,23 @@ def attach_filter(sock: socket.socket, program: bytes) -> None:
     buf = ctypes.create_string_buffer(program, len(program))
     fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buf))
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+def bind_loopback(sock: socket.socket) -> None:
+    """Tap `lo` only, as packets come in (PACKET_IGNORE_OUTGOING, Linux 4.20: the kernel then
+    neither clones nor filters the outgoing copy of each packet for this socket; before it,
+    the filter leaves them)."""
+    sock.bind(("lo", 0x0003))  # ETH_P_ALL
+    try:
+        sock.setsockopt(263, 23, 1)  # SOL_PACKET, PACKET_IGNORE_OUTGOING
+    except OSError:
+        pass
+
+
+def drain(sock: socket.socket) -> None:
+    """What reached the non-blocking socket before its filter was attached: dropped."""
+    for _ in range(100_000):
+        try:
+            sock.recv(1)
+        except (BlockingIOError, InterruptedError):
+            break

@@ -37,6 +37,7 @@ import socket
 from typing import Any
 
 from . import capture_ebpf as e
+from .capture_bpf import bind_loopback, drain
 from .capture_kprog import (  # noqa: F401 (the entry's layout, for readers as capture_kernel.*)
     C_CLAIMED,
     C_CREATED,
@@ -97,19 +98,10 @@ class Tap:
             self.sock = sock
             sock.setsockopt(socket.SOL_SOCKET, e.SO_ATTACH_BPF, prog)
             if loopback:
-                sock.bind(("lo", ETH_P_ALL))
-                try:
-                    sock.setsockopt(263, 23, 1)  # SOL_PACKET, PACKET_IGNORE_OUTGOING (4.20)
-                except OSError:
-                    pass  # (the program leaves the outgoing copies)
+                bind_loopback(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 0)  # (nothing is queued)
             sock.setblocking(False)
-            # what reached the socket before the program was attached: not ours to keep
-            for _ in range(100_000):
-                try:
-                    sock.recv(1)
-                except (BlockingIOError, InterruptedError):
-                    break
+            drain(sock)
         except BaseException:
             self.close()
             raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Any
 
 _PORTS = struct.Struct("!HH")
 _ISN = struct.Struct("!I")
@@ -26,6 +27,18 @@ def syn_key(syn: bytes | None) -> tuple[bytes, int] | None:
     elif syn[0] >> 4 == 6 and syn[6] == 6 and len(syn) >= 48:
         return syn[8:44], _ISN.unpack_from(syn, 44)[0]
     return None
+
+
+def record_key(record: Any, conn: Any) -> tuple[bytes, int | None] | None:
+    """(key, client ISN or None) of an accepted connection: from its record's saved SYN,
+    else from its socket's addresses; None if neither says."""
+    found = syn_key(record.syn)
+    if found is not None:
+        return found
+    try:
+        return address_key((conn.remote_addr, conn.remote_port), conn.local_address), None
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def address_key(client: tuple[str, int], server: tuple[str, int]) -> bytes:

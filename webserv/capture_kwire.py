@@ -40,7 +40,7 @@ from .capture_kernel import (
     SLOTS,
     VALUE_SIZE,
 )
-from .capture_keys import address_key, syn_key
+from .capture_keys import record_key
 from .capture_match import MAX_SEGMENTS, SETTLE, Wire
 from .logs import error_log
 
@@ -165,15 +165,10 @@ class KernelCapture:
         self.on = True
 
     def attach(self, record: Any, conn: Any) -> None:
-        found = syn_key(record.syn)
+        found = record_key(record, conn)
         if found is None:
-            try:
-                key = address_key((conn.remote_addr, conn.remote_port), conn.local_address)
-            except (OSError, ValueError, TypeError):
-                return
-            isn = None
-        else:
-            key, isn = found
+            return
+        key, isn = found
         record.wire = KernelWire(key.ljust(KEY_SIZE, b"\0"), isn, self)
 
     def settle(self, batch: list[Any]) -> list[Any]:

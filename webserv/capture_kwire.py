@@ -51,6 +51,8 @@ _HEADER = struct.Struct("<IIII11B")
 _SLOT = struct.Struct("<QIIHBBB")
 _NSEG = struct.Struct("<I")
 _X = struct.Struct("<I")
+# a ring record: its header, the entry up to its key (what decode reads), the key
+_RING_ENTRY = struct.Struct(f"<I4x{OFF_KEY}s{KEY_SIZE}s{VALUE_SIZE - OFF_KEY - KEY_SIZE}x")
 
 
 def complete(raw: bytes) -> bool:
@@ -211,10 +213,10 @@ class KernelCapture:
 
     def _drain(self, now: float) -> int:
         """The ring's complete entries into `ready`; how many."""
-        entries = self.ring.read()
+        entries = self.ring.read(_RING_ENTRY)
         ready = self.ready
-        for raw in entries:
-            ready[raw[OFF_KEY : OFF_KEY + KEY_SIZE]] = raw
+        for _, raw, key in entries:
+            ready[key] = raw
         if now - self.aged_at > AGE_OUT:
             self.aged_at = now
             self.stale, self.ready = ready, {}

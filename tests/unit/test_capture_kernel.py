@@ -10,7 +10,7 @@ import pytest
 
 from webserv import capture_ebpf as e
 from webserv import capture_kernel as k
-from webserv.capture_kwire import complete, decode
+from webserv.capture_kwire import _RING_ENTRY, complete, decode
 from webserv.capture_match import Wire
 
 
@@ -143,13 +143,13 @@ def test_a_complete_close_comes_through_the_ring_and_an_open_one_stays_in_the_ma
         still = socket.create_connection(("127.0.0.1", port))
         accepted, _ = listener.accept()
         open_key = address_key(("127.0.0.1", still.getsockname()[1]), ("127.0.0.1", port))
-        entries: list[bytes] = []
+        entries: list[tuple] = []
         for _ in range(200):
-            entries += ring.read()
+            entries += ring.read(_RING_ENTRY)
             if len(entries) >= 3:
                 break
             time.sleep(0.01)  # (the last ACKs cross the loopback: not an assertion)
-        got = {raw[k.OFF_KEY : k.OFF_KEY + 12]: raw for raw in entries}
+        got = {key[:12]: raw for _, raw, key in entries}
         assert sorted(got) == sorted(keys)
         assert all(complete(raw) for raw in got.values())
         assert all(reader.lookup(key.ljust(k.KEY_SIZE, b"\0")) is None for key in keys)

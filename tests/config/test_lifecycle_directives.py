@@ -52,7 +52,7 @@ ERRORS = {
     "capture not a flag": (
         server("        lifecycle_capture yes;\n"),
         4,
-        'invalid value "yes" in "lifecycle_capture" directive, it must be "on" or "off"',
+        'invalid value "yes" in "lifecycle_capture" directive, it must be "on", "off" or "userspace"',
     ),
     "capture in a location": (
         server("        location / {\n            lifecycle_capture on;\n        }\n"),
@@ -105,3 +105,26 @@ def test_request_tcpinfo_inherited_from_http_and_overridden_by_a_server(conf):
     )
     first, second = conf.load(text).servers
     assert (first.request_tcpinfo, second.request_tcpinfo) == (8, 0)
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"), [("on", True), ("off", False), ("userspace", "userspace"), (None, False)]
+)
+def test_capture_values(conf, value, mode):
+    line = f"        lifecycle_capture {value};\n" if value else ""
+    (loaded,) = conf.load(server(line)).servers
+    assert loaded.lifecycle_capture == mode
+
+
+def test_one_userspace_server_makes_the_generation_capture_in_user_space(conf):
+    from webserv.capture import capture_ports, kernel_matching
+
+    text = (
+        "http {\n    lifecycle_capture on;\n"
+        "    server {\n        listen 8080;\n    }\n"
+        "    server {\n        listen 8081;\n        lifecycle_capture userspace;\n    }\n}\n"
+    )
+    loaded = conf.load(text)
+    assert capture_ports(loaded) == [8080, 8081]
+    assert not kernel_matching(loaded)
+    assert kernel_matching(conf.load(server("        lifecycle_capture on;\n")))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .lexer import Statement
 from .table import HS, LOCATION, _flag, _path, _positive_int, directive, fail
+from .values import parse_flag
 
 
 def _history(stmt: Statement, args: list[str]) -> int:
@@ -44,7 +45,14 @@ directive(
 def _capture(stmt: Statement, args: list[str]) -> bool | str:
     if args[0] == "userspace":
         return "userspace"
-    return _flag(stmt, args)
+    value = parse_flag(args[0])
+    if value is None:
+        raise fail(
+            stmt,
+            f'invalid value "{args[0]}" in "{stmt.name}" directive, '
+            'it must be "on", "off" or "userspace"',
+        )
+    return value
 
 
 directive(

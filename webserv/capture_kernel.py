@@ -111,28 +111,42 @@ class Tap:
         return fd
 
     @classmethod
-    def open(cls, config: Any, workers: int) -> tuple[Tap | None, OSError | None]:
-        """The tap for `config`'s captured ports, or (None, why) — no capture configured is
-        (None, None)."""
-        from .capture import capture_ports, loopback_only
+    def open(
+        cls, config: Any, workers: int, old: Tap | None = None
+    ) -> tuple[Tap | None, OSError | None]:
+        """The tap for `config`'s captured ports: `old` (the previous generation's) when it
+        fits, else a new one, or (None, why) — no kernel capture configured is (None, None).
+        A tap with a ring is never shared: a ring has one reader, and the old generation's
+        worker would take the new one's entries."""
+        from .capture import capture_ports, kernel_matching, loopback_only
 
         ports = capture_ports(config)
-        if not ports:
+        if not ports or not kernel_matching(config):
             return None, None
         capacity = capacity_for(config, workers)
         ring = workers == 1 and RING_SAFE
+        if (
+            old is not None
+            and not old.wants_ring
+            and not ring
+            and old.ports == ports
+            and old.capacity >= capacity
+        ):
+            return old, None
         try:
             return cls(ports, capacity, loopback_only(config, ports), ring), None
         except OSError as exc:
             return None, exc
 
-    def created(self) -> int:
+    def _counter(self, off: int) -> int:
         counters = self.counters
-        return int.from_bytes(counters[C_CREATED : C_CREATED + 8], "little") if counters else 0
+        return int.from_bytes(counters[off : off + 8], "little") if counters else 0
+
+    def created(self) -> int:
+        return self._counter(C_CREATED)
 
     def wire_full(self) -> int:
-        counters = self.counters
-        return int.from_bytes(counters[C_WIRE_FULL : C_WIRE_FULL + 8], "little") if counters else 0
+        return self._counter(C_WIRE_FULL)
 
     def claimed(self) -> int:
         counters = self.counters
@@ -154,8 +168,7 @@ class Tap:
             counters[off : off + 8] = value.to_bytes(8, "little")
 
     def handed_over(self) -> int:
-        counters = self.counters
-        return int.from_bytes(counters[C_RING : C_RING + 8], "little") if counters else 0
+        return self._counter(C_RING)
 
     def pushed_out(self) -> int:
         """Entries created that no worker read and the map no longer holds: at least this

@@ -97,26 +97,12 @@ class Cycle:
         return cycle
 
     def open_tap(self, old: Cycle | None) -> None:
-        """lifecycle_capture's kernel tap (capture_kernel.py), before any worker starts: the
-        old generation's when it captures the same ports with room enough; none and why
-        when the kernel refuses (the workers then capture in user space)."""
-        from .capture import capture_ports, kernel_matching
-        from .capture_kernel import RING_SAFE, Tap, capacity_for
+        """lifecycle_capture's kernel tap (capture_kernel.Tap.open), before any worker
+        starts; none and why when the kernel refuses (the workers then capture in user
+        space)."""
+        from .capture_kernel import Tap
 
-        config = self.config
-        ports = capture_ports(config)
-        if not ports or not kernel_matching(config):
-            return
-        tap = old.tap if old is not None else None
-        if (
-            tap is not None
-            and tap.ports == ports
-            and tap.capacity >= capacity_for(config, self.workers)
-            and tap.wants_ring == (self.workers == 1 and RING_SAFE)
-        ):
-            self.tap = tap
-            return
-        self.tap, self.tap_why = Tap.open(config, self.workers)
+        self.tap, self.tap_why = Tap.open(self.config, self.workers, old.tap if old else None)
 
     def activate(self) -> None:
         """This generation's main error_log lines become the process's."""

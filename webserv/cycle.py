@@ -100,6 +100,8 @@ class Cycle:
         """lifecycle_capture's kernel tap (capture_kernel.Tap.open), before any worker
         starts; none and why when the kernel refuses (the workers then capture in user
         space)."""
+        if not any(s.lifecycle_capture for s in self.config.servers):
+            return  # (no capture: not even its modules are loaded)
         from .capture_kernel import Tap
 
         self.tap, self.tap_why = Tap.open(self.config, self.workers, old.tap if old else None)

@@ -27,6 +27,9 @@ def run(config: Config, path: str, prefix: str | None) -> int:
     """Serve `config` until stopped; the exit status."""
     signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)  # until handlers are in place
     loop_name = install_event_loop_policy()
+    # a killed server's unfinished uploads: swept before the port listens, so that nothing a
+    # client (or anyone) writes once it accepts can be taken for one of them
+    removed = remove_upload_temps(config)
     try:
         cycle = Cycle.create(config)
     except CycleError as exc:
@@ -45,7 +48,6 @@ def run(config: Config, path: str, prefix: str | None) -> int:
             error_log.notice(note)
     for listener in config.listeners:
         error_log.notice(f"listening on {listener.address.display()}")
-    removed = remove_upload_temps(config)  # a killed server's unfinished uploads
     if removed:
         error_log.notice(f"removed {removed} unfinished upload files left by an earlier run")
     # everything made so far (modules, the configuration) lives as long as the process:

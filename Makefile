@@ -10,11 +10,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# the modules setup.py compiles (where Cython and a C compiler are at hand) and their .pxd:
+# editing one rebuilds it (until then webserv runs its .py, see webserv/_pure.py)
+COMPILED := $(shell sed -n 's/^    "\(webserv\/.*\.py\)",$$/\1/p' setup.py) \
+            $(wildcard webserv/*.pxd webserv/*/*.pxd)
+
+$(VENV)/.installed: pyproject.toml setup.py $(COMPILED) | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml setup.py $(COMPILED) | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed
 
@@ -34,8 +39,10 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff format webserv tests benchmarks tools
 	$(BIN)/ruff check --fix webserv tests benchmarks tools
 
+# the suite twice: the compiled build, then the same tree as pure Python (WEBSERV_PURE=1)
 test: $(VENV)/.installed-test system-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	WEBSERV_PURE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/run.py
@@ -48,3 +55,4 @@ nginx-tests: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache test-artifacts
+	find webserv -name '*.so' -delete -o -name '*.c' -delete

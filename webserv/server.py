@@ -37,9 +37,11 @@ def run(config: Config, path: str, prefix: str | None) -> int:
         _tell_error_log(config, str(exc))
         return 1
     cycle.activate()
-    from . import __version__
+    from . import __version__, _pure
 
-    error_log.notice(f"webserv/{__version__} starting on {loop_name}, config {config.path}")
+    error_log.notice(
+        f"webserv/{__version__} starting on {loop_name}, {_pure.build()}, config {config.path}"
+    )
     for warning in config.warnings:
         error_log.warn(warning)
     if cycle.sockets.uses_reuseport():

@@ -36,30 +36,44 @@ def _fs(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+_bases: dict[tuple[str, bool], dict[bytes, bytes]] = {}  # (root, server_tokens) → the rest
+
+
+def _base(root: str, tokens: bool) -> dict[bytes, bytes]:
+    """What a location's scripts all get: the same for every request (memoised: few)."""
+    base = _bases.get((root, tokens))
+    if base is None:
+        base = {
+            b"GATEWAY_INTERFACE": b"CGI/1.1",
+            b"SERVER_SOFTWARE": (SERVER_WITH_VERSION if tokens else SERVER_BARE).encode(),
+            b"DOCUMENT_ROOT": _fs(root),
+            b"REDIRECT_STATUS": b"200",  # php-cgi refuses to run without it (force_redirect)
+            b"PATH": _PATH,
+        }
+        if len(_bases) < 1024:
+            _bases[(root, tokens)] = base
+    return base
+
+
 def build_env(ex: Exchange, script, content_length: int | None) -> dict[bytes, bytes]:
     """The script's whole environment. `content_length` is None when the request has no body."""
     loc = ex.location
     conn = ex.conn
     server_name = ex.host or (ex.server.primary_name if ex.server is not None else "")
-    env: dict[bytes, bytes] = {
-        b"GATEWAY_INTERFACE": b"CGI/1.1",
-        b"SERVER_SOFTWARE": (SERVER_WITH_VERSION if loc.server_tokens else SERVER_BARE).encode(),
-        b"SERVER_PROTOCOL": ex.version.encode(),
-        b"SERVER_NAME": _fs(server_name or conn.local_addr),
-        b"SERVER_ADDR": conn.local_addr.encode(),
-        b"SERVER_PORT": b"%d" % conn.local_port,
-        b"REQUEST_METHOD": ex.method.encode(),
-        b"REQUEST_URI": origin_form(ex.raw_target),
-        b"SCRIPT_NAME": _fs(script.name),
-        b"SCRIPT_FILENAME": _fs(script.filename),
-        b"PATH_INFO": _fs(script.path_info),
-        b"QUERY_STRING": ex.query.encode("latin-1"),
-        b"DOCUMENT_ROOT": _fs(loc.root),
-        b"REMOTE_ADDR": str(conn.remote_addr).encode(),
-        b"REMOTE_PORT": b"%d" % conn.remote_port,
-        b"REDIRECT_STATUS": b"200",  # php-cgi refuses to run without it (cgi.force_redirect)
-        b"PATH": _PATH,
-    }
+    local = conn.local_addr
+    env = _base(loc.root, loc.server_tokens).copy()
+    env[b"SERVER_PROTOCOL"] = ex.version.encode()
+    env[b"SERVER_NAME"] = _fs(server_name or local)
+    env[b"SERVER_ADDR"] = local.encode()
+    env[b"SERVER_PORT"] = b"%d" % conn.local_port
+    env[b"REQUEST_METHOD"] = ex.method.encode()
+    env[b"REQUEST_URI"] = origin_form(ex.raw_target)
+    env[b"SCRIPT_NAME"] = _fs(script.name)
+    env[b"SCRIPT_FILENAME"] = _fs(script.filename)
+    env[b"PATH_INFO"] = _fs(script.path_info)
+    env[b"QUERY_STRING"] = ex.query.encode("latin-1")
+    env[b"REMOTE_ADDR"] = str(conn.remote_addr).encode()
+    env[b"REMOTE_PORT"] = b"%d" % conn.remote_port
     if conn.https:
         env[b"HTTPS"] = b"on"  # as nginx's fastcgi_params: the request came over TLS
     if script.path_info:

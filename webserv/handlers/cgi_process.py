@@ -1,13 +1,7 @@
 """One running CGI script: its pipes driven by the event loop, its process group, its reaping.
 
-The script is started with os.posix_spawn: glibc's clone(CLONE_VM | CLONE_VFORK) + exec,
-so the cost does not grow with the server's memory, and a failed exec is an OSError here.
-Its pipes are made with pipe2(O_CLOEXEC) and put in place with dup2 file actions; the
-worker keeps one /dev/null for stdin. (subprocess.Popen, vfork too, cost about 50 µs more of
-server CPU per spawn in its Python-level setup; uvloop's subprocess_exec forks the whole
-process and runs Python's after-fork hooks in the child: 1.3 ms of server CPU and 2 ms of
-child CPU per spawn.) The parent waits only for the exec itself. From then on everything is
-the event loop's: stdout and stderr are loop readers, stdin (with a body) a loop transport,
+The script is started by cgi_spawn.py (posix_spawn; why there) and the parent waits only
+for the exec itself. From then on everything is the event loop's: stdout and stderr are loop readers, stdin (with a body) a loop transport,
 and the exit is watched with a pidfd (Linux ≥ 5.3; elsewhere a 50 ms waitpid poll) and
 reaped here with waitpid, so no zombie is left behind.
 
@@ -31,7 +25,7 @@ from typing import Any
 
 from ..logs import error_log
 from .cgi_children import Children
-from .cgi_spawn import FdFile, PipeReader, spawn, spawn_state
+from .cgi_spawn import READ_SIZE, FdFile, PipeReader, spawn, spawn_state
 
 OUT_HIGH_WATER = 256 * 1024
 STDERR_LINE_LIMIT = 4096
@@ -71,7 +65,7 @@ class Child:
         "label", "conn_id", "pid", "pipes", "pidfd", "out", "out_size",
         "out_paused", "out_eof", "reader", "discarding", "stdin_lost", "stdin_paused",
         "stdin_waiter", "err_buf", "exited", "failure", "feeder", "killed", "timed_out",
-        "timer", "reaping", "err_eof", "err_waiter", "children", "log",
+        "timer", "reaping", "err_eof", "err_grace", "children", "log",
     )
     # fmt: on
 
@@ -94,7 +88,7 @@ class Child:
         self.stdin_waiter: asyncio.Future[None] | None = None
         self.err_buf = b""
         self.err_eof = False
-        self.err_waiter: asyncio.Future[None] | None = None
+        self.err_grace: asyncio.TimerHandle | None = None  # stderr's wait after the exit
         self.exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.failure: BaseException | None = None  # the request body failed (client gone, 408)
         self.feeder: asyncio.Task[None] | None = None
@@ -210,8 +204,9 @@ class Child:
                 self._log_stderr(self.err_buf)
                 self.err_buf = b""
             self.err_eof = True
-            if self.err_waiter is not None and not self.err_waiter.done():
-                self.err_waiter.set_result(None)
+            if self.err_grace is not None:  # the script has exited: stderr was all it had
+                self.err_grace.cancel()
+                self.err_grace = None
         elif fd == 0:
             self.stdin_lost = True  # the script closed its stdin (or exited)
             self._wake_writer()
@@ -279,6 +274,33 @@ class Child:
             self._resume_out()
         return data
 
+    def whole_output(self, first: bytes) -> bytes | None:
+        """FIRST + the rest of stdout if the script has closed it (read now, up to
+        OUT_HIGH_WATER): answered with a Content-Length. None while more may come."""
+        pipe = self.pipes.get(1)
+        while not self.out_eof:
+            if pipe is None or pipe.fd < 0 or self.out_size > OUT_HIGH_WATER:
+                return None
+            try:
+                data = os.read(pipe.fd, READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return None  # still running: its output is streamed as it comes
+            except OSError:
+                return None  # (the stream's read reports it)
+            if not data:
+                pipe.end()
+                self.out_eof = True
+                break
+            self.out.append(data)
+            self.out_size += len(data)
+        if self.killed or self.timed_out or self.failure is not None:
+            return None
+        out = self.out
+        whole = first + b"".join(out) if out else first
+        out.clear()
+        self.out_size = 0
+        return whole
+
     def _resume_out(self) -> None:
         self.out_paused = False
         pipe = self.pipes.get(1)
@@ -322,7 +344,7 @@ class Child:
         self._close_pipes(abort=True, fds=(0, 1))  # stderr drains: a dying script's last words
         self._stop_feeder()
         if not self.reaping:
-            self.children.background(self._reap())
+            self._reap()
 
     def release(self) -> None:
         """The response needs nothing more: the script may finish (until cgi_timeout), and
@@ -333,7 +355,7 @@ class Child:
             self._resume_out()
         self._stop_feeder()
         if not self.reaping:
-            self.children.background(self._reap())
+            self._reap()
 
     def _stop_feeder(self) -> None:
         feeder = self.feeder
@@ -350,24 +372,29 @@ class Child:
                     else:
                         transport.close()
 
-    async def _reap(self) -> None:
-        """Wait for the exit (killed, or cgi_timeout kills it), then let go of everything."""
+    def _reap(self) -> None:
+        """Once the script has exited (killed, or cgi_timeout kills it), let go of
+        everything: callbacks, not a task (task + shield + timeout cost 7% of a request)."""
         self.reaping = True
-        code = await asyncio.shield(self.exited)
+        if self.exited.done():
+            self._after_exit(self.exited)
+        else:
+            self.exited.add_done_callback(self._after_exit)
+
+    def _after_exit(self, exited: asyncio.Future[int]) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        code = exited.result()
         if code and not self.killed:
             message = f'CGI "{self.label}" (pid {self.pid}) exited with status {code}'
             self.log.warn(message, self.conn_id)
         self._close_pipes(fds=(0, 1))  # a grandchild still writing there gets EPIPE
-        if not self.err_eof:
+        if self.err_eof:
+            self._close_pipes(fds=(2,))
+        else:
             # what the script wrote to stderr just before it ended is still in the pipe; a
             # grandchild that left the group could hold it open forever, hence the grace
-            self.err_waiter = asyncio.get_running_loop().create_future()
-            try:
-                async with asyncio.timeout(STDERR_GRACE):
-                    await self.err_waiter
-            except TimeoutError:
-                pass
-        self._close_pipes(fds=(2,))
+            self.err_grace = asyncio.get_running_loop().call_later(
+                STDERR_GRACE, self._close_pipes, False, (2,)
+            )

@@ -1,7 +1,12 @@
 """Starting a CGI script and reading its pipes: posix_spawn, and a plain loop reader.
 
 `spawn` starts a script with os.posix_spawn (glibc: clone(CLONE_VM | CLONE_VFORK) + exec)
-in a session of its own, in its folder, with the given descriptors as its 0, 1 and 2.
+in a session of its own, in its folder, with the given descriptors as its 0, 1 and 2: the
+cost does not grow with the server's memory, and a failed exec is an OSError here. Pipes
+are pipe2(O_CLOEXEC), put in place with dup2 file actions; the worker keeps one /dev/null
+for stdin. (subprocess.Popen, vfork too, cost about 50 µs more of server CPU per spawn in
+its Python-level setup; uvloop's subprocess_exec forks the whole process and runs Python's
+after-fork hooks in the child: 1.3 ms of server CPU and 2 ms of child CPU per spawn.)
 `PipeReader` reads its stdout or stderr with one add_reader and reports to the Child as a
 read transport's protocol would. Owns the per-process spawning state (where to come back to
 after the chdir, the /dev/null kept for stdin); never decides anything about CGI or HTTP
@@ -126,6 +131,10 @@ class PipeReader:
         else:
             self._end()
             self.child.pipe_connection_lost(self.which, None)
+
+    def end(self) -> None:
+        """EOF read by the Child itself (Child.whole_output): stop reading and close."""
+        self._end()
 
     def _end(self) -> None:
         fd = self.fd

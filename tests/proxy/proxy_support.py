@@ -42,13 +42,16 @@ def lifecycle_records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def lifecycle_record(path: Path, balancer_port: int, timeout: float = 10.0) -> dict[str, Any]:
+def lifecycle_record(
+    path: Path, balancer_port: int, since: float, timeout: float = 10.0
+) -> dict[str, Any]:
     """The lifecycle_log line of the connection webserv accepted from BALANCER_PORT (the
-    TCP hop's port: `client` in the record is the balancer)."""
+    TCP hop's port: `client` in the record is the balancer) at or after SINCE (time.time()
+    before connecting: a port is reused, and an older connection's record has it too)."""
 
     def find() -> dict[str, Any] | None:
-        for record in lifecycle_records(path):
-            if record["client"]["port"] == balancer_port:
+        for record in reversed(lifecycle_records(path)):
+            if record["client"]["port"] == balancer_port and record["accepted_at"] >= since:
                 return record
         return None
 

@@ -106,6 +106,7 @@ def _served(server: RunningServer, port: int | None = None) -> bool:
 
 
 def test_v1_client_becomes_remote_addr_on_a_kept_alive_connection(server):
+    since = time.time()
     with RawConn(server.port) as conn:
         local_port = conn.sock.getsockname()[1]
         conn.send(v1_header(VISITOR, DST, VISITOR_PORT, DST_PORT) + GET)
@@ -118,7 +119,7 @@ def test_v1_client_becomes_remote_addr_on_a_kept_alive_connection(server):
         VISITOR, str(VISITOR_PORT), VISITOR, str(VISITOR_PORT), DST, str(DST_PORT),
         str(server.port),
     ]  # fmt: skip
-    record = lifecycle_record(server.tmp / "lifecycle.log", local_port)
+    record = lifecycle_record(server.tmp / "lifecycle.log", local_port, since)
     # both hops, labelled: the TCP connection webserv accepted is the balancer's
     assert record["client"] == {"addr": "127.0.0.1", "port": local_port}
     assert record["syn"] is not None and record["handshake"] is not None
@@ -132,6 +133,7 @@ def test_v1_client_becomes_remote_addr_on_a_kept_alive_connection(server):
 
 
 def test_v2_with_tlvs_in_the_lifecycle_record(server):
+    since = time.time()
     tlvs = [(0x01, b"h2"), (0x02, b"shop.example"), (0x05, b"\x00\x01req-42")]
     with connect(server.port) as sock:
         local_port = sock.getsockname()[1]
@@ -139,7 +141,7 @@ def test_v2_with_tlvs_in_the_lifecycle_record(server):
         assert read_until_close(sock).startswith(b"HTTP/1.1 200 ")
     line = _line_of(server, "2001:db8::7 5555 2001:db8::7 5555 2001:db8::1 80")
     assert '"GET / HTTP/1.1" 200' in line
-    proxy = lifecycle_record(server.tmp / "lifecycle.log", local_port)["proxy"]
+    proxy = lifecycle_record(server.tmp / "lifecycle.log", local_port, since)["proxy"]
     assert (proxy["version"], proxy["family"]) == (2, "INET6")
     assert proxy["client"] == {"addr": "2001:db8::7", "port": 5555}
     assert proxy["tlvs"] == {
@@ -207,6 +209,7 @@ def test_cgi_sees_the_visitor(server):
 
 
 def test_without_set_real_ip_from_the_peer_stays_remote_addr(server):
+    since = time.time()
     # nginx's behaviour: the header is read and kept ($proxy_protocol_*), the address is not
     with connect(server.ports[2]) as sock:
         local_port = sock.getsockname()[1]
@@ -217,7 +220,7 @@ def test_without_set_real_ip_from_the_peer_stays_remote_addr(server):
         assert read_until_close(sock).startswith(b"HTTP/1.1 200 ")
     fields = _line_of(server, "GET /?nort").split()
     assert fields[:4] == ["127.0.0.1", str(local_port), VISITOR, "40005"]
-    proxy = lifecycle_record(server.tmp / "lifecycle.log", local_port)["proxy"]
+    proxy = lifecycle_record(server.tmp / "lifecycle.log", local_port, since)["proxy"]
     assert proxy["client"] == {"addr": VISITOR, "port": 40005} and proxy["real_ip"] is False
 
 
@@ -288,6 +291,7 @@ SAYS = {
 
 @pytest.mark.parametrize("name", list(BAD))
 def test_bad_header_closes_without_an_answer(server, name):
+    since = time.time()
     before = len(error_lines(server.error_log, MARK))
     reply, local_port = _refused(server, server.port, BAD[name])
     assert reply == b""
@@ -295,7 +299,7 @@ def test_bad_header_closes_without_an_answer(server, name):
     assert len(lines) == before + 1  # once
     assert "[info]" in lines[-1] and SAYS.get(name, BROKEN) in lines[-1]
     assert "client: 127.0.0.1, server: 127.0.0." in lines[-1]
-    record = lifecycle_record(server.tmp / "lifecycle.log", local_port)
+    record = lifecycle_record(server.tmp / "lifecycle.log", local_port, since)
     assert record.get("proxy") is None and record["request_count"] == 0
     assert (
         record["close"]["closed_by"] == "server" and record["close"]["reason"] == "proxy_protocol"
@@ -334,12 +338,13 @@ def test_silent_client_times_out(server):
 
 
 def test_untrusted_peer_is_refused(server):
+    since = time.time()
     before = len(error_lines(server.error_log, "untrusted"))
     reply, local_port = _refused(server, server.ports[1], v1_header(VISITOR, DST, 1, 2) + GET)
     assert reply == b""
     line = wait_error_line(server.error_log, "untrusted", before + 1)[-1]
     assert "[info]" in line and "PROXY protocol header from untrusted address 127.0.0.1" in line
-    record = lifecycle_record(server.tmp / "lifecycle.log", local_port)
+    record = lifecycle_record(server.tmp / "lifecycle.log", local_port, since)
     assert record["request_count"] == 0 and record["close"]["reason"] == "proxy_protocol"
     assert not any(
         VISITOR in line and f" {server.ports[1]} " in line for line in server.access_lines()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
 
 import pytest
 import trustme
@@ -105,21 +106,23 @@ def _access(srv, marker: str) -> str:
 
 
 def test_header_then_tls_then_http(tls_server):
+    since = time.time()
     reply, local_port = _https(tls_server, v1_header(VISITOR, "192.0.2.1", 50000, 443), "/?v1")
     assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b"secure\n")
     assert _access(tls_server, "/?v1").split()[:4] == ["https", VISITOR, "50000", VISITOR]
-    record = lifecycle_record(tls_server.tmp / "lifecycle.log", local_port)
+    record = lifecycle_record(tls_server.tmp / "lifecycle.log", local_port, since)
     assert record["tls"]["version"] and record["tls"]["failure"] is None
     assert record["proxy"]["client"] == {"addr": VISITOR, "port": 50000}
     assert record["client"]["addr"] == "127.0.0.1"
 
 
 def test_v2_header_with_tls_tlvs_then_tls(tls_server):
+    since = time.time()
     ssl_tlv = b"\x01" + b"\0\0\0\0" + b"\x21\x00\x07TLSv1.3"
     header = v2_header(VISITOR, "192.0.2.1", 50001, 443, [(0x20, ssl_tlv), (0x01, b"http/1.1")])
     reply, local_port = _https(tls_server, header, "/?v2")
     assert reply.startswith(b"HTTP/1.1 200 ")
-    proxy = lifecycle_record(tls_server.tmp / "lifecycle.log", local_port)["proxy"]
+    proxy = lifecycle_record(tls_server.tmp / "lifecycle.log", local_port, since)["proxy"]
     assert proxy["tlvs"] == {
         "ssl": {"client": 1, "verify": 0, "version": "TLSv1.3"},
         "alpn": "http/1.1",

@@ -55,6 +55,10 @@ CGI_WITH_LENGTH = (
     "sys.stdout.write('Content-Type: text/plain\\r\\nContent-Length: 6\\r\\n\\r\\nsized\\n')\n"
 )
 CGI_WITHOUT_LENGTH = "import sys\nsys.stdin.read()\nsys.stdout.write('Content-Type: text/plain\\r\\n\\r\\nstreamed\\n')\n"
+CGI_STILL_RUNNING = (  # its header section, then a pause: usually streamed
+    "import sys, time\nsys.stdout.write('Content-Type: text/plain\\r\\n\\r\\n')\n"
+    "sys.stdout.flush()\ntime.sleep(0.3)\nsys.stdout.write('late\\n')\n"
+)
 FILES = {
     "index.html": "home\n",
     "empty.html": b"",
@@ -66,6 +70,7 @@ FILES = {
     "errors/403.html": "custom 403\n",
     "cgi/sized.py": CGI_WITH_LENGTH,
     "cgi/streamed.py": CGI_WITHOUT_LENGTH,
+    "cgi/slow.py": CGI_STILL_RUNNING,
 }
 NEXT = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -119,8 +124,12 @@ CASES = [
     ("autoindex", "GET", "/auto/", "", b"", 200, True),
     ("autoindex-head", "HEAD", "/auto/", "", b"", 200, True),
     ("cgi-content-length", "GET", "/cgi/sized.py", "", b"", 200, True),
-    ("cgi-chunked", "GET", "/cgi/streamed.py", "", b"", 200, False),  # 1.0: ends at close
-    ("cgi-post-body", "POST", "/cgi/streamed.py", "", b"a=1&b=2", 200, False),
+    # a CGI script without a Content-Length: answered whole with one when it has exited by
+    # the time its header section is read (a quick one usually has), else streamed (1.1:
+    # chunked; 1.0: until the close); None = "as its framing says", checked either way
+    ("cgi-unsized", "GET", "/cgi/streamed.py", "", b"", 200, None),
+    ("cgi-post-body", "POST", "/cgi/streamed.py", "", b"a=1&b=2", 200, None),
+    ("cgi-still-running", "GET", "/cgi/slow.py", "", b"", 200, None),
     ("cgi-head", "HEAD", "/cgi/streamed.py", "", b"", 200, True),
     ("cgi-missing-404", "GET", "/cgi/missing.py", "", b"", 404, True),
     ("upload-put-201", "PUT", "/up/new-{key}.txt", "", b"fresh", 201, True),
@@ -184,11 +193,15 @@ def test_next_request_is_answered(
     if case in ("upload-put-204", "delete-204"):
         (server.store / f"old-{key}.txt").write_bytes(b"before")
     first = build(method, target, extra, body, version, key)
-    keeps = version == "HTTP/1.1" or keeps_10
     with RawConn(server.port) as conn:
         conn.send(first + NEXT if mode == "pipelined" else first)
         got, headers, reply = conn.response(head=method == "HEAD")
         assert got == status, reply
+        if keeps_10 is None:  # whole (Content-Length) or streamed: either, framed right
+            keeps_10 = "content-length" in headers
+            streamed = "chunked" if version == "HTTP/1.1" and not keeps_10 else None
+            assert headers.get("transfer-encoding") == streamed, headers
+        keeps = version == "HTTP/1.1" or keeps_10
         if not keeps:
             # HTTP/1.0 and a body of unknown length: the close delimits it (RFC 9112 §6.3)
             assert headers["connection"] == "close"

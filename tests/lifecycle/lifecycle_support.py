@@ -120,7 +120,8 @@ def log_record(log: Path, client_port: int, timeout: float = 10.0) -> dict[str, 
     def find() -> dict[str, Any] | None:
         if not log.exists():
             return None
-        for line in log.read_text().splitlines():
+        # whole lines only (the last may be half-written), newest first (a port is reused)
+        for line in reversed(log.read_text().split("\n")[:-1]):
             record = json.loads(line)
             if record["client"]["port"] == client_port:
                 return record

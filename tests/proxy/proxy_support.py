@@ -39,7 +39,8 @@ def wait_error_line(path: Path, text: str, count: int = 1) -> list[str]:
 def lifecycle_records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = path.read_text().split("\n")[:-1]  # whole lines only: the last may be half-written
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def lifecycle_record(

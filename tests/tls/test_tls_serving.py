@@ -118,12 +118,13 @@ def records(server) -> list[dict]:
     path = server.tmp / "lifecycle.log"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
+    lines = path.read_text().split("\n")[:-1]  # whole lines only: the last may be half-written
+    return [json.loads(line) for line in lines if line]
 
 
 def record_of(server, port: int) -> dict:
     return wait_until(
-        lambda: next((r for r in records(server) if r["client"]["port"] == port), None)
+        lambda: next((r for r in reversed(records(server)) if r["client"]["port"] == port), None)
     )
 
 

@@ -19,7 +19,25 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 COMPILED: list[str] = [
+    # Connection's chain of extension types (framing.pxd: the slots) and what it calls
+    "webserv/framing.py",
+    "webserv/writer.py",
+    "webserv/reader.py",
+    "webserv/lifetime.py",
+    "webserv/connection.py",
+    "webserv/http/request.py",
+    "webserv/http/response.py",
+    "webserv/http/status.py",
     "webserv/http/dates.py",
+    "webserv/dispatch.py",
+    "webserv/handlers/static.py",
+    "webserv/files.py",
+    "webserv/logs.py",
+    "webserv/variables.py",
+    "webserv/worker.py",
+    "webserv/stats.py",
+    "webserv/headers.py",
+    # leaf modules: loops over bytes and numbers
     "webserv/stats_batch.py",
     "webserv/synprint.py",
     "webserv/lifecycle_json.py",
@@ -28,19 +46,38 @@ COMPILED: list[str] = [
 
 
 class OptionalBuildExt(build_ext):
-    """build_ext that warns and goes on when a module cannot be compiled."""
+    """build_ext that warns and goes on when the modules cannot be compiled. All or none:
+    the compiled modules import each other's extension types, so one that failed would
+    break the others; then none is kept and the .py run."""
 
     def run(self) -> None:
+        self.failed: list[str] = []
         try:
             super().run()
         except Exception as exc:  # no compiler, no Python headers
-            print(f"webserv: not compiled ({exc}); the pure-Python modules run", file=sys.stderr)
+            self.failed.append(str(exc))
+        if self.failed:
+            for ext in self.extensions:
+                for path in {self.get_ext_fullpath(ext.name), self._inplace_path(ext.name)}:
+                    if os.path.exists(path):
+                        os.unlink(path)
+            print(
+                f"webserv: not compiled ({'; '.join(self.failed)}); the pure-Python modules run",
+                file=sys.stderr,
+            )
+
+    def _inplace_path(self, name: str) -> str:
+        inplace, self.inplace = self.inplace, True
+        try:
+            return self.get_ext_fullpath(name)
+        finally:
+            self.inplace = inplace
 
     def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
         try:
             super().build_extension(ext)
         except Exception as exc:
-            print(f"webserv: {ext.name} not compiled ({exc})", file=sys.stderr)
+            self.failed.append(f"{ext.name}: {exc}")
 
 
 def extensions() -> list:
@@ -51,12 +88,18 @@ def extensions() -> list:
     except ImportError:
         print("webserv: Cython not found; the pure-Python modules run", file=sys.stderr)
         return []
-    return cythonize(
-        COMPILED,
-        language_level=3,
-        quiet=True,
-        compiler_directives={"binding": False, "annotation_typing": False},
-    )
+    try:
+        return cythonize(
+            COMPILED,
+            language_level=3,
+            quiet=True,
+            # the types are the .pxd files', never the annotations (a `str | None` there is
+            # documentation, not a C type); binding: methods stay functions Python can bind
+            compiler_directives={"binding": True, "annotation_typing": False},
+        )
+    except Exception as exc:  # a .pxd that no longer matches its .py
+        print(f"webserv: not compiled ({exc}); the pure-Python modules run", file=sys.stderr)
+        return []
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

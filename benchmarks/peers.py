@@ -111,19 +111,29 @@ http {{
 
 
 def webserv(
-    tag: str = "webserv", extra: str = "", tree: Path = REPO, python: str | None = None
+    tag: str = "webserv",
+    extra: str = "",
+    tree: Path = REPO,
+    python: str | None = None,
+    pure: bool = False,
 ) -> Peer:
     """webserv from the source tree `tree` (this repo, or another checkout to compare),
-    run by `python` (another interpreter to compare; default: the one running run.py)."""
+    run by `python` (another interpreter to compare; default: the one running run.py);
+    `pure`: as pure Python even where the modules are compiled (WEBSERV_PURE=1)."""
     stem = re.sub(r"[^\w.-]", "-", tag)
 
     def launch(ctx: Context, port: int) -> Launch:
         conf = ctx.tmp / f"{stem}.conf"
         conf.write_text(webserv_conf(ctx, port, stem, extra))
         argv = [python or ctx.python, "-m", "webserv", str(conf)]
-        return Launch(argv, {"PYTHONPATH": str(tree)})
+        env = {"PYTHONPATH": str(tree)}
+        if pure:
+            env["WEBSERV_PURE"] = "1"
+        return Launch(argv, env)
 
     setup = "python -m webserv CONF, worker_processes 1 (a master and one worker)"
+    if pure:
+        setup += ", WEBSERV_PURE=1 (the .py, not the compiled modules)"
     if tree != REPO:
         setup += f", code from {tree}"
     if python is not None:

@@ -113,6 +113,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "CPython in the same run",
     )
     p.add_argument(
+        "--pure",
+        action="store_true",
+        help="also run this tree as pure Python (WEBSERV_PURE=1) as row 'webserv%%pure', "
+        "next to the compiled build",
+    )
+    p.add_argument(
         "--tls",
         action="store_true",
         help="HTTPS: webserv and nginx with the same self-signed certificate (others are "
@@ -165,6 +171,8 @@ def selected_peers(args: argparse.Namespace) -> list[Peer]:
     webservs = [webserv(f"webserv:{n}", e) for n, e in args.variant]
     webservs += [webserv(f"webserv@{n}", extra, tree) for n, tree in args.checkout]
     webservs += [webserv(f"webserv%{n}", extra, python=exe) for n, exe in args.python]
+    if args.pure:
+        webservs.append(webserv("webserv%pure", extra, pure=True))
     peers = []
     for name in args.only:
         if name == "webserv":

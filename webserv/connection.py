@@ -21,6 +21,12 @@ Each state has one timer, kept as `deadline` and fired by the worker's sweeper:
     BODY                           client_body_timeout    → 408, close (renewed per read)
     writes blocked                 send_timeout           → close (renewed per progress)
     LINGER                         LINGER_AFTER_*         → close
+
+Connection is one object in five modules, a single chain of bases sharing its slots:
+framing.InputFraming → writer.ResponseWriter → reader.RequestReader → lifetime.Lifetime →
+Connection (the protocol's methods are its own: no asyncio.Protocol base). One chain, not
+mixins, so that the compiled build (setup.py) makes each an extension type whose slots are
+C fields (framing.pxd) and hot methods C calls (each module's .pxd); as .py, the same.
 """
 
 from __future__ import annotations
@@ -41,9 +47,8 @@ from .http.errors import HttpError
 from .http.request import Exchange
 from .http.response import FilePart, Response
 from .lifetime import LINGER_AFTER_CLOSE, LINGER_AFTER_ERROR, Lifetime
-from .reader import CONTINUE, PAUSE_HELD, RequestReader
+from .reader import CONTINUE, PAUSE_HELD
 from .tcpinfo import read_tcp_info
-from .writer import ResponseWriter
 
 SENDFILE = sys.platform.startswith("linux")
 FOLD_BATCH = 256  # finished exchanges waiting to be counted (see Worker.fold)
@@ -60,7 +65,7 @@ _AF_INET, _AF_INET6, _SOCK_STREAM = (
 )
 
 
-class Connection(RequestReader, ResponseWriter, Lifetime, asyncio.Protocol):
+class Connection(Lifetime):
     __slots__ = (
         "worker", "listener", "group", "transport", "raw", "fd", "sendfile", "parser",
         "id", "requests",

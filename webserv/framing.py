@@ -1,6 +1,7 @@
 """Framing the input: where each request's bytes begin and end before httptools sees them.
 
-A mixin of Connection (through reader.RequestReader; it shares the connection's slots). It
+The root of Connection's chain of bases (connection.py; framing.pxd declares the slots
+of them all for the compiled build). It
 owns the limits on what a client may make the server buffer (the header section: 414/431
 past `large_client_header_buffers`), the cutting of the input into pieces whose ends are
 known request boundaries, nginx's acceptance of a bare LF in the request line and header
@@ -12,6 +13,7 @@ a header's meaning and never answers: reader.py's callbacks do, and connection.p
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httptools
 
@@ -37,6 +39,17 @@ class InputDropped(Exception):
 
 class InputFraming:
     __slots__ = ()
+
+    # Connection's (connection.py): named here too, so that the compiled chain (framing.pxd)
+    # calls them as C methods from its bases; a pure-Python Connection's own come first
+    def answer_or_wait(self, ex: Exchange) -> None:
+        raise NotImplementedError
+
+    def finish(self, ex: Exchange) -> None:
+        raise NotImplementedError
+
+    def raw_socket(self) -> Any:
+        raise NotImplementedError
 
     def feed(self, data: bytes) -> None:
         """Parse bytes; no request's header section may grow past the server's limit.

@@ -1,8 +1,8 @@
 """The timers and the end of a connection: flow control (pausing reading), the one deadline
 each connection keeps and what its expiry does, the lingering close and the reset.
 
-A mixin of Connection (it shares the connection's slots; see connection.py's docstring for
-the timers of each state). It never parses, routes or answers: what a timeout answers
+A base of Connection (it shares the connection's slots; see connection.py's docstring for
+the chain and the timers of each state). It never parses, routes or answers: what a timeout answers
 (408) goes through reader.py's fail_parse, and the close never decides whether a response
 ends the connection (writer.py does).
 """
@@ -12,13 +12,14 @@ from __future__ import annotations
 from .framing import LINGER
 from .http.errors import HttpError
 from .logs import error_log
+from .reader import RequestReader
 
 # a closing connection waits this long for the client's own FIN (nginx: lingering_timeout)
 LINGER_AFTER_ERROR = 5.0  # unread input is likely: give the client time to read the answer
 LINGER_AFTER_CLOSE = 1.0  # an orderly close: the client usually answers our FIN at once
 
 
-class Lifetime:
+class Lifetime(RequestReader):
     __slots__ = ()
 
     def pause(self, reason: int) -> None:

@@ -1,6 +1,6 @@
 """The reading half of a connection: parser events into Exchanges.
 
-A mixin of Connection (it shares the connection's slots): it owns the parser's callbacks,
+A base of Connection (it shares the connection's slots; the chain is in connection.py): it owns the parser's callbacks,
 routing (memoised per listen group), the checks a header section allows before any body
 byte is read, and handing a body to the handler that streams it. framing.py (its base) owns
 how the input is cut and fed to the parser and the limits on what a client may make the
@@ -24,7 +24,6 @@ from .framing import (
     HEADERS,
     IDLE,
     InputDropped,
-    InputFraming,
 )
 from .http.body import RequestBody
 from .http.errors import HttpError
@@ -32,7 +31,7 @@ from .http.request import Exchange, host_name, split_target
 from .http.upgrade import UpgradeBody
 from .parsing import Parser, new_parser
 from .tcpinfo import read_tcp_info
-from .writer import browser_without_keepalive
+from .writer import ResponseWriter, browser_without_keepalive
 
 ROUTE_MEMO_LIMIT = 4096
 # why reading is paused (a bit each): input held while answering, a body the handler lags on
@@ -43,7 +42,7 @@ _BODY_METHODS = frozenset({"POST", "PUT"})
 _now = time.time
 
 
-class RequestReader(InputFraming):
+class RequestReader(ResponseWriter):
     __slots__ = ()
 
     def new_parser(self) -> Parser:

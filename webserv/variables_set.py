@@ -60,7 +60,7 @@ _UNSET: dict[str, str] = {}  # (the set_vars of an exchange no `set` ran for)
 
 def set_get(x: Any, key: str) -> str | None:
     """KEY's value on this request, None if no `set` gave it one."""
-    return getattr(x, "set_vars", _UNSET).get(key)
+    return (getattr(x, "set_vars", None) or _UNSET).get(key)
 
 
 def set_value(x: Any, key: str) -> str:

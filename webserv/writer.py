@@ -1,6 +1,6 @@
 """The response writer: header section encoding, bodies from memory, files and streams.
 
-A mixin of Connection (it shares the connection's slots): connection.py reads, this module
+A base of Connection (it shares the connection's slots; the chain is in connection.py): connection.py reads, this module
 writes. The transport's high-water mark is 0, so `write_blocked` means exactly "bytes are
 waiting in the transport". While nothing waits, file bodies go straight to the socket with
 `send(MSG_MORE)` + `sendfile` (zero copy, header and first bytes in one segment); when the
@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from .config.model import KEEPALIVE_MSIE6, KEEPALIVE_SAFARI
+from .framing import InputFraming
 from .headers import SAFE_STATUSES
 from .http.dates import http_date_bytes_now
 from .http.request import Exchange
@@ -102,7 +103,7 @@ def browser_without_keepalive(agent: bytes | None, disable: int) -> bool:
     return False
 
 
-class ResponseWriter:
+class ResponseWriter(InputFraming):
     __slots__ = ()
 
     def send(self, ex: Exchange, response: Response) -> None:

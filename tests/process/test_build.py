@@ -105,19 +105,28 @@ def test_start_line_says_which_build_runs(
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler: nothing is compiled")
 @pytest.mark.skipif(os.environ.get("WEBSERV_PURE") == "1", reason="the pure-Python run")
-def test_a_module_edited_since_the_build_runs_from_its_source(tmp_path: Path) -> None:
+@pytest.mark.parametrize("edited", [".py", ".pxd"])
+def test_a_module_edited_since_the_build_makes_every_module_run_from_source(
+    tmp_path: Path, edited: str
+) -> None:
     # a copy of the package, so the repository's own build is not touched
     copy = tmp_path / "tree"
     shutil.copytree(REPO / "webserv", copy / "webserv", ignore=shutil.ignore_patterns("*.c"))
-    name = modules()[0]
-    source = copy / (name.replace(".", "/") + ".py")
-    os.utime(source)  # newer than its compiled module
+    typed = [n for n in modules() if (copy / (n.replace(".", "/") + ".pxd")).is_file()]
+    name = typed[0] if edited == ".pxd" else modules()[-1]
+    os.utime(copy / (name.replace(".", "/") + edited))  # newer than its compiled module
+    # all of them from source, not only the edited one: the compiled ones build on each
+    # other's extension types, so a mix would not even import
+    names = ", ".join(modules())
+    script = (
+        f"import importlib, webserv._pure as p\nfor n in '{names}'.split(', '):\n"
+        "    print(importlib.import_module(n).__file__)\nprint(p.build())"
+    )
     env = dict(os.environ, PYTHONPATH=str(copy))
-    script = f"import {name} as m, webserv._pure as p; print(m.__file__); print(p.build())"
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    path, build = out.stdout.splitlines()
-    assert path == str(source)
-    assert f"edited since the build run from their .py ({name})" in build
+    *paths, build = out.stdout.splitlines()
+    assert paths == [str(copy / (n.replace(".", "/") + ".py")) for n in modules()]
+    assert f"pure Python: 1 compiled module edited since the build ({name};" in build

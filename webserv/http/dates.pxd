@@ -1,0 +1,1 @@
+cpdef http_date_bytes_now()

@@ -1,0 +1,1 @@
+cpdef status_line(status, minor=*)

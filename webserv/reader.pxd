@@ -1,0 +1,4 @@
+from webserv.writer cimport ResponseWriter
+
+cdef class RequestReader(ResponseWriter):
+    pass

@@ -7,6 +7,7 @@ percent-decoded paths reach the script exactly as they came, whatever their enco
 
 from __future__ import annotations
 
+import functools
 import os
 
 from ..http.request import Exchange, origin_form
@@ -36,23 +37,16 @@ def _fs(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-_bases: dict[tuple[str, bool], dict[bytes, bytes]] = {}  # (root, server_tokens) → the rest
-
-
+@functools.lru_cache(maxsize=1024)
 def _base(root: str, tokens: bool) -> dict[bytes, bytes]:
-    """What a location's scripts all get: the same for every request (memoised: few)."""
-    base = _bases.get((root, tokens))
-    if base is None:
-        base = {
-            b"GATEWAY_INTERFACE": b"CGI/1.1",
-            b"SERVER_SOFTWARE": (SERVER_WITH_VERSION if tokens else SERVER_BARE).encode(),
-            b"DOCUMENT_ROOT": _fs(root),
-            b"REDIRECT_STATUS": b"200",  # php-cgi refuses to run without it (force_redirect)
-            b"PATH": _PATH,
-        }
-        if len(_bases) < 1024:
-            _bases[(root, tokens)] = base
-    return base
+    """What a location's scripts all get: the same for every request (copied, never changed)."""
+    return {
+        b"GATEWAY_INTERFACE": b"CGI/1.1",
+        b"SERVER_SOFTWARE": (SERVER_WITH_VERSION if tokens else SERVER_BARE).encode(),
+        b"DOCUMENT_ROOT": _fs(root),
+        b"REDIRECT_STATUS": b"200",  # php-cgi refuses to run without it (force_redirect)
+        b"PATH": _PATH,
+    }
 
 
 def build_env(ex: Exchange, script, content_length: int | None) -> dict[bytes, bytes]:
